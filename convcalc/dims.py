@@ -1,0 +1,110 @@
+"""Spatial-size arithmetic: every formula that turns an input size into an output size.
+
+All of convcalc's dimension arithmetic lives here, one formula per function, so that a
+size can later be a symbol instead of an int without touching the layer modules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Ceiling of numerator / denominator for positive denominators."""
+    return -(-numerator // denominator)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """Padding (before, after) that makes the output ceil(size / stride) long.
+
+    The TensorFlow/Keras rule: total = max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0), the odd
+    one out going after. It also covers strided windows, which PyTorch's padding='same' refuses.
+    """
+    total = max((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def count_in_range(count: int, stride: int, offset: int, limit: int) -> int:
+    """How many i in [0, count) have 0 <= i*stride + offset < limit."""
+    low = max(0, ceil_div(-offset, stride))
+    high = min(count - 1, (limit - 1 - offset) // stride)
+    return max(0, high - low + 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial dim of a sliding window (conv, pooling, subsampling)."""
+
+    kernel: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    @property
+    def extent(self) -> int:
+        """Span of the dilated kernel: d*(k-1) + 1."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    def padded(self, size: int) -> int:
+        """Input size with both paddings added."""
+        return size + self.pad_before + self.pad_after
+
+    def output_size(self, size: int) -> int:
+        """floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1, or ceil with ceil_mode.
+
+        PyTorch's ceil_mode rule (MaxPool2d/AvgPool2d docs): the last window must start inside
+        the input or the left padding, otherwise it is dropped.
+        """
+        span = self.padded(size) - self.extent
+        if not self.ceil_mode:
+            return span // self.stride + 1
+        out = ceil_div(span, self.stride) + 1
+        if (out - 1) * self.stride >= size + self.pad_before:
+            out -= 1
+        return out
+
+    def real_taps(self, size: int, out: int) -> int:
+        """Kernel taps that land on real input (not padding), summed over the output positions."""
+        return sum(
+            count_in_range(out, self.stride, tap * self.dilation - self.pad_before, size)
+            for tap in range(self.kernel)
+        )
+
+    def dropped(self, size: int, out: int) -> int:
+        """Real input positions after the last window: rows or columns the stride never reads."""
+        last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
+        return max(0, size - 1 - last_read)
+
+
+def transposed_output_size(
+    size: int, window: Window, output_padding: int = 0
+) -> int:
+    """(n-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch ConvTranspose)."""
+    return (
+        (size - 1) * window.stride
+        - window.pad_before
+        - window.pad_after
+        + window.extent
+        + output_padding
+    )
+
+
+def transposed_real_taps(size: int, window: Window, out: int) -> int:
+    """(input value, tap) pairs of a transposed window whose product lands inside the output."""
+    return sum(
+        count_in_range(size, window.stride, tap * window.dilation - window.pad_before, out)
+        for tap in range(window.kernel)
+    )
+
+
+def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch adaptive pooling windows [floor(i*I/O), ceil((i+1)*I/O)) for i in [0, O)."""
+    return [((i * size) // out, ceil_div((i + 1) * size, out)) for i in range(out)]
+
+
+def scaled_size(size: int, scale_factor: float) -> int:
+    """floor(size * scale_factor), PyTorch's interpolate output size for a scale factor."""
+    return math.floor(size * scale_factor)

@@ -1,0 +1,125 @@
+"""Receptive fields: size, effective stride and effective padding per spatial dim.
+
+The recurrences of Araujo, Norris and Sim, "Computing Receptive Fields of Convolutional
+Neural Networks", Distill 2019: for a layer with kernel extent k, stride s and left padding
+p, applied after a field of size r, jump j and effective padding P,
+
+    r' = r + (k - 1) * j,    j' = j * s,    P' = P + p * j.
+
+Upsampling layers (transposed conv, upsample, unpool) have fractional strides 1/s, kept
+exact as Fractions. Each field also tracks which input offsets actually reach an output
+(as merged integer intervals), so stacked dilations that leave holes (gridding) are seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+Intervals = tuple[tuple[int, int], ...]
+
+# A field with more disjoint pieces than this is no longer tracked piece by piece.
+MAX_PIECES = 512
+
+
+@dataclass(frozen=True)
+class Step:
+    """How one layer maps an output position o to its input region along one dim.
+
+    The region is [o*stride - padding, o*stride - padding + kernel - 1] in input positions;
+    `taps` are the offsets inside it that are read (None: every offset, or not integral).
+    """
+
+    kernel: Fraction
+    stride: Fraction
+    padding: Fraction
+    taps: tuple[int, ...] | None = None
+
+    @classmethod
+    def window(cls, kernel: int, stride: int, padding: int, dilation: int = 1) -> Step:
+        """A sliding window: dilated kernel extent, integer stride and left padding."""
+        extent = dilation * (kernel - 1) + 1
+        taps = tuple(range(0, extent, dilation)) if dilation > 1 else None
+        return cls(Fraction(extent), Fraction(stride), Fraction(padding), taps)
+
+    @classmethod
+    def upsampling(cls, kernel: int, stride: int, padding: int, dilation: int = 1) -> Step:
+        """The inverse of a window: transposed conv or unpooling, stride 1/s."""
+        extent = dilation * (kernel - 1) + 1
+        return cls(
+            Fraction(extent - 1, stride) + 1,
+            Fraction(1, stride),
+            Fraction(extent - 1 - padding, stride),
+        )
+
+
+@dataclass(frozen=True)
+class DimField:
+    """The receptive field of one output position along one input dim."""
+
+    size: Fraction
+    stride: Fraction
+    padding: Fraction
+    pieces: Intervals | None  # offsets from the field's start that reach it; None: untracked
+
+    @property
+    def has_holes(self) -> bool:
+        """True when some input positions inside the field never reach the output."""
+        return self.pieces is not None and len(self.pieces) > 1
+
+    def through(self, step: Step) -> DimField:
+        """The field after one more layer (Araujo et al. recurrences)."""
+        size = self.size + (step.kernel - 1) * self.stride
+        pieces = None
+        if self.pieces is not None and step.kernel.denominator == 1 and self.stride.denominator == 1:
+            taps = step.taps if step.taps is not None else range(int(step.kernel))
+            pieces = _merge(
+                (start + tap * int(self.stride), end + tap * int(self.stride))
+                for tap in taps
+                for start, end in self.pieces
+            )
+        return DimField(size, self.stride * step.stride, self.padding + step.padding * self.stride, pieces)
+
+
+def input_field(dims: int) -> tuple[DimField, ...]:
+    """The field of the network input: each position sees itself."""
+    return tuple(DimField(Fraction(1), Fraction(1), Fraction(0), ((0, 0),)) for _ in range(dims))
+
+
+def through(field: tuple[DimField, ...], steps: tuple[Step, ...]) -> tuple[DimField, ...]:
+    """Apply one layer's per-dim steps to a whole field."""
+    return tuple(dim.through(step) for dim, step in zip(field, steps, strict=True))
+
+
+def union(fields: list[tuple[DimField, ...]]) -> tuple[DimField, ...]:
+    """The field of a layer that combines several inputs (add, concat): the union of theirs.
+
+    Regions are aligned by where they start in the network input (-padding). The effective
+    stride is the smallest of the inputs' (they agree whenever the inputs' grids line up).
+    """
+    return tuple(_union_dim(list(dims)) for dims in zip(*fields, strict=True))
+
+
+def _union_dim(dims: list[DimField]) -> DimField:
+    start = min(-dim.padding for dim in dims)
+    end = max(-dim.padding + dim.size for dim in dims)
+    pieces = None
+    if all(dim.pieces is not None and dim.padding.denominator == 1 for dim in dims):
+        pieces = _merge(
+            (piece_start + int(-dim.padding - start), piece_end + int(-dim.padding - start))
+            for dim in dims
+            for piece_start, piece_end in dim.pieces
+        )
+    return DimField(end - start, min(dim.stride for dim in dims), -start, pieces)
+
+
+def _merge(pieces) -> Intervals | None:
+    merged: list[list[int]] = []
+    for start, end in sorted(pieces):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if len(merged) > MAX_PIECES:
+        return None
+    return tuple((start, end) for start, end in merged)

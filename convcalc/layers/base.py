@@ -1,0 +1,258 @@
+"""What every layer type shares: the shape and cost records, and the Layer base model.
+
+A layer type is one pydantic model (its spec fields) with one `analyze` method that turns
+its input shapes into an output shape, its costs, its receptive-field steps and its notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from convcalc import dims as dimension
+from convcalc.errors import ConvCalcError
+from convcalc.field import Step
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+# An int for every spatial dim, or one per dim.
+SizeArg = PositiveInt | list[PositiveInt]
+# An int for every side, one per dim, one [before, after] pair per dim, 'valid' or 'same'.
+PaddingArg = (
+    NonNegativeInt
+    | list[NonNegativeInt | Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]]
+    | Literal["valid", "same"]
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tensor's shape for one sample: channels (or features) first, then spatial sizes."""
+
+    channels: int
+    spatial: tuple[int, ...] = ()
+
+    @property
+    def numel(self) -> int:
+        """Number of values."""
+        return self.channels * self.positions
+
+    @property
+    def positions(self) -> int:
+        """Number of spatial positions (1 for a flat tensor)."""
+        count = 1
+        for size in self.spatial:
+            count *= size
+        return count
+
+    def as_tuple(self) -> tuple[int, ...]:
+        """(channels, *spatial)."""
+        return (self.channels, *self.spatial)
+
+    def __str__(self) -> str:
+        return "x".join(str(size) for size in self.as_tuple())
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Per-sample figures of one layer; see README 'Conventions' for each definition."""
+
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    connections: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.params + other.params,
+            self.buffers + other.buffers,
+            self.macs + other.macs,
+            self.flops + other.flops,
+            self.connections + other.connections,
+        )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One step of a composite layer, shown beneath it (separable conv: depthwise, pointwise)."""
+
+    name: str
+    output: Shape
+    cost: Cost
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a layer makes of its inputs."""
+
+    output: Shape
+    cost: Cost = Cost()
+    # How an output position maps to input positions, per spatial dim; None: unchanged
+    # (several inputs: the union of their fields).
+    steps: tuple[Step, ...] | None = None
+    notes: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The shapes reaching a layer, and a way to look at earlier layers by name."""
+
+    shapes: list[Shape]
+    names: list[str]
+    # name -> (layer, its input shapes, its output shape); used by max_unpool to find its pool
+    lookup: Callable[[str], tuple[Layer, list[Shape], Shape] | None] = field(
+        default=lambda name: None
+    )
+
+    @property
+    def only(self) -> Shape:
+        """The single input of a one-input layer."""
+        return self.shapes[0]
+
+
+class Layer(BaseModel):
+    """Base of every layer type: the fields all layers share."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+    name: str
+    inputs: list[str] | None = None
+
+    # How many inputs the layer takes.
+    # Fields that name other layers (resolved like `inputs` when blocks are expanded).
+    references: ClassVar[tuple[str, ...]] = ()
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    # Whether the layer needs spatial dims (so `conv2d`-style aliases make sense for it).
+    spatial: ClassVar[bool] = False
+
+    # Spatial rank required by a `conv2d`-style alias; None when the plain type name was used.
+    _rank: int | None = PrivateAttr(default=None)
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The `type:` string of this layer type in a spec."""
+        return cls.model_fields["type"].default
+
+    def analyze(self, inputs: Inputs) -> Result:
+        """Output shape, costs, receptive-field steps and notes of this layer."""
+        raise NotImplementedError
+
+    def check_rank(self, shape: Shape) -> None:
+        """Refuse a layer that needs spatial dims on a flat input, or an alias of the wrong rank."""
+        if self.spatial and not shape.spatial:
+            raise ConvCalcError(
+                f"{self.type_name()} needs spatial dims, but its input {shape} is flat",
+                field="type",
+            )
+        if self._rank is not None and self._rank != len(shape.spatial):
+            raise ConvCalcError(
+                f"{self.type_name()}{self._rank}d on a {len(shape.spatial)}-d input {shape}",
+                field="type",
+            )
+
+
+def per_dim(value: int | list[int], dims: int, field_name: str) -> tuple[int, ...]:
+    """An int for every spatial dim, or a list with one per dim."""
+    if isinstance(value, int):
+        return (value,) * dims
+    if len(value) != dims:
+        raise ConvCalcError(
+            f"{len(value)} values for a {dims}-d input (give one int or {dims})", field=field_name
+        )
+    return tuple(value)
+
+
+def resolve_padding(
+    padding: int | list | str,
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[tuple[int, int], ...]:
+    """Per-dim (before, after) padding from any of the spec's padding forms."""
+    dims = len(sizes)
+    if padding == "valid":
+        return ((0, 0),) * dims
+    if padding == "same":
+        return tuple(map(dimension.same_padding, sizes, kernel, stride, dilation))
+    if isinstance(padding, int):
+        return ((padding, padding),) * dims
+    if len(padding) != dims:
+        raise ConvCalcError(
+            f"{len(padding)} values for a {dims}-d input (give one int or {dims})", field="padding"
+        )
+    return tuple((side, side) if isinstance(side, int) else (side[0], side[1]) for side in padding)
+
+
+def make_windows(
+    shape: Shape,
+    kernel_size: int | list[int],
+    stride: int | list[int],
+    padding: int | list | str,
+    dilation: int | list[int] = 1,
+    ceil_mode: bool = False,
+) -> tuple[dimension.Window, ...]:
+    """The per-dim windows of a sliding-window layer, checked to fit its input."""
+    dims = len(shape.spatial)
+    kernel = per_dim(kernel_size, dims, "kernel_size")
+    strides = per_dim(stride, dims, "stride")
+    dilations = per_dim(dilation, dims, "dilation")
+    pads = resolve_padding(padding, shape.spatial, kernel, strides, dilations)
+    windows = tuple(
+        dimension.Window(k, s, before, after, d, ceil_mode)
+        for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
+    )
+    for axis, (window, size) in enumerate(zip(windows, shape.spatial, strict=True)):
+        if window.extent > window.padded(size):
+            dilated = f" (dilated {window.extent})" if window.dilation > 1 else ""
+            raise ConvCalcError(
+                f"kernel {window.kernel}{dilated} exceeds padded input {window.padded(size)}"
+                f" in spatial dim {axis + 1} of input {shape}",
+                field="kernel_size",
+            )
+    return windows
+
+
+def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> list[str]:
+    """Non-fatal oddities of a sliding window: rows or columns the stride never reads."""
+    notes = []
+    for axis, (window, size, out_size) in enumerate(
+        zip(windows, shape.spatial, out.spatial, strict=True)
+    ):
+        dropped = window.dropped(size, out_size)
+        if dropped:
+            notes.append(
+                f"stride {window.stride} never reads the last {dropped} input position(s)"
+                f" of spatial dim {axis + 1} (size {size})"
+            )
+    return notes
+
+
+def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
+    """Receptive-field steps of a sliding window."""
+    return tuple(Step.window(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows)
+
+
+def windowed_output(shape: Shape, channels: int, windows: tuple[dimension.Window, ...]) -> Shape:
+    """Output shape of a sliding window, refusing an empty output."""
+    sizes = tuple(w.output_size(n) for w, n in zip(windows, shape.spatial, strict=True))
+    if min(sizes) < 1:
+        raise ConvCalcError(f"output size {sizes} below 1 for input {shape}", field="kernel_size")
+    return Shape(channels, sizes)
+
+
+def real_taps(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> int:
+    """Real (non-padding) input positions read, summed over output positions.
+
+    The count factorizes over dims, since a window's real taps are the product of each dim's.
+    """
+    total = 1
+    for window, size, out_size in zip(windows, shape.spatial, out.spatial, strict=True):
+        total *= window.real_taps(size, out_size)
+    return total

@@ -1,0 +1,110 @@
+"""Transposed convolution ("deconvolution"): a convolution's gradient, used to upsample."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from convcalc import dims as dimension
+from convcalc.errors import ConvCalcError
+from convcalc.field import Step
+from convcalc.layers.base import (
+    Cost,
+    Inputs,
+    Layer,
+    PaddingArg,
+    PositiveInt,
+    Result,
+    Shape,
+    SizeArg,
+    per_dim,
+    resolve_padding,
+)
+from convcalc.layers.elementwise import Function, activation_flops
+
+
+class ConvTranspose(Layer):
+    """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch)."""
+
+    spatial = True
+
+    type: Literal["conv_transpose"] = "conv_transpose"
+    out_channels: PositiveInt
+    kernel_size: SizeArg
+    stride: SizeArg = 1
+    padding: PaddingArg = 0
+    output_padding: int | list[int] = 0
+    dilation: SizeArg = 1
+    groups: PositiveInt = 1
+    bias: bool = True
+    activation: Function | None = None
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        windows, output_padding = self._windows(shape)
+        for what, channels in (("in", shape.channels), ("out", self.out_channels)):
+            if channels % self.groups:
+                raise ConvCalcError(
+                    f"{what}_channels {channels} is not divisible by groups {self.groups}",
+                    field="groups",
+                )
+        sizes = tuple(
+            dimension.transposed_output_size(size, window, extra)
+            for size, window, extra in zip(shape.spatial, windows, output_padding, strict=True)
+        )
+        if min(sizes) < 1:
+            raise ConvCalcError(f"output size {sizes} below 1 for input {shape}", field="padding")
+        out = Shape(self.out_channels, sizes)
+        kernel_taps = 1
+        pairs_landing = 1
+        for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
+            kernel_taps *= window.kernel
+            pairs_landing *= dimension.transposed_real_taps(size, window, out_size)
+        channel_pairs = shape.channels * self.out_channels // self.groups
+        # Each input value is multiplied by every tap of its out/groups kernels.
+        macs = shape.positions * channel_pairs * kernel_taps
+        bias_terms = out.numel if self.bias else 0
+        cost = Cost(
+            params=channel_pairs * kernel_taps + (self.out_channels if self.bias else 0),
+            macs=macs,
+            flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
+            connections=channel_pairs * pairs_landing + bias_terms,
+        )
+        steps = tuple(
+            Step.upsampling(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows
+        )
+        # Odena et al. 2016, "Deconvolution and Checkerboard Artifacts": uneven overlap.
+        notes = tuple(
+            f"kernel {w.kernel} is not divisible by stride {w.stride} in spatial dim {axis + 1}:"
+            " uneven overlap (checkerboard artifacts)"
+            for axis, w in enumerate(windows)
+            if w.kernel % w.stride
+        )
+        return Result(out, cost, steps, notes)
+
+    def _windows(self, shape: Shape) -> tuple[tuple[dimension.Window, ...], tuple[int, ...]]:
+        dims = len(shape.spatial)
+        kernel = per_dim(self.kernel_size, dims, "kernel_size")
+        strides = per_dim(self.stride, dims, "stride")
+        dilations = per_dim(self.dilation, dims, "dilation")
+        output_padding = per_dim(self.output_padding, dims, "output_padding")
+        if self.padding == "same":
+            # Keras: the output is exactly in * stride.
+            pads, extra = [], []
+            for k, s, d in zip(kernel, strides, dilations, strict=True):
+                total = d * (k - 1) + 1 - s
+                pads.append((max(total, 0) // 2, max(total, 0) - max(total, 0) // 2))
+                extra.append(max(-total, 0))
+            output_padding = tuple(a + b for a, b in zip(output_padding, extra, strict=True))
+        else:
+            pads = resolve_padding(self.padding, shape.spatial, kernel, strides, dilations)
+        for s, d, extra in zip(strides, dilations, output_padding, strict=True):
+            if not 0 <= extra < max(s, d):
+                raise ConvCalcError(
+                    f"output_padding {extra} must be in 0..max(stride, dilation) - 1 = {max(s, d) - 1}",
+                    field="output_padding",
+                )
+        windows = tuple(
+            dimension.Window(k, s, before, after, d)
+            for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
+        )
+        return windows, output_padding

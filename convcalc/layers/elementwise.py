@@ -1,0 +1,72 @@
+"""Layers that keep the shape and work value by value: activation, batchnorm, dropout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from convcalc.layers.base import Cost, Inputs, Layer, Result
+
+Function = Literal[
+    "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax"
+]
+
+# FLOPs per value: one per arithmetic operation or comparison, one per transcendental
+# function (exp, erf, tanh), counted on each function's textbook formula.
+ACTIVATION_FLOPS: dict[str, int] = {
+    "relu": 1,  # max(x, 0)
+    "relu6": 2,  # min(max(x, 0), 6)
+    "leaky_relu": 2,  # max(x, a*x)
+    "sigmoid": 4,  # 1 / (1 + exp(-x))
+    "tanh": 1,  # tanh(x)
+    "gelu": 5,  # 0.5 * x * (1 + erf(x / sqrt 2))
+    "silu": 5,  # x * sigmoid(x)
+    "hardswish": 5,  # x * min(max(x + 3, 0), 6) / 6
+    "softmax": 5,  # running max, subtract, exp, sum, divide
+}
+
+
+def activation_flops(function: str | None, values: int) -> int:
+    """FLOPs of applying an activation function to `values` values (0 for none)."""
+    return ACTIVATION_FLOPS[function] * values if function else 0
+
+
+class Activation(Layer):
+    """A nonlinearity on its own; softmax runs over the channels."""
+
+    type: Literal["activation"] = "activation"
+    function: Function
+    negative_slope: float = 0.01  # leaky_relu only
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        return Result(shape, Cost(flops=activation_flops(self.function, shape.numel)))
+
+
+class BatchNorm(Layer):
+    """Batch normalization in inference: a per-channel scale and shift.
+
+    The affine weight and bias are 2*C trainable params; the running mean and variance are
+    2*C buffers. Folded for inference, it costs one multiply and one add per value.
+    """
+
+    type: Literal["batchnorm"] = "batchnorm"
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        return Result(
+            shape,
+            Cost(params=2 * shape.channels, buffers=2 * shape.channels, flops=2 * shape.numel),
+        )
+
+
+class Dropout(Layer):
+    """Dropout: the identity at inference."""
+
+    type: Literal["dropout"] = "dropout"
+    p: Annotated[float, Field(ge=0, lt=1)] = 0.5
+
+    def analyze(self, inputs: Inputs) -> Result:
+        return Result(inputs.only)

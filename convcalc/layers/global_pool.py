@@ -1,0 +1,78 @@
+"""Pools whose windows follow from the input size: global and adaptive pooling."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+from convcalc import dims as dimension
+from convcalc.field import Step
+from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
+
+
+def _global(inputs: Inputs, layer: Layer, flops_per_window: int) -> Result:
+    shape = inputs.only
+    out = Shape(shape.channels, (1,) * len(shape.spatial))
+    steps = tuple(Step.window(size, size, 0) for size in shape.spatial)
+    cost = Cost(flops=shape.channels * flops_per_window, connections=shape.numel)
+    return Result(out, cost, steps)
+
+
+class GlobalAvgPool(Layer):
+    """Mean over all spatial positions; spatial dims become 1."""
+
+    spatial = True
+    type: Literal["global_avg_pool"] = "global_avg_pool"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        return _global(inputs, self, inputs.only.positions)
+
+
+class GlobalMaxPool(Layer):
+    """Max over all spatial positions; spatial dims become 1."""
+
+    spatial = True
+    type: Literal["global_max_pool"] = "global_max_pool"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        return _global(inputs, self, inputs.only.positions - 1)
+
+
+class _AdaptivePool(Layer):
+    spatial = True
+    output_size: SizeArg
+
+    def adaptive(self, inputs: Inputs, comparisons: bool) -> Result:
+        """Windows [floor(i*I/O), ceil((i+1)*I/O)) per dim (PyTorch AdaptiveAvgPool)."""
+        shape = inputs.only
+        sizes = per_dim(self.output_size, len(shape.spatial), "output_size")
+        out = Shape(shape.channels, sizes)
+        taps_read = 1  # sum over output positions of window size: a product of per-dim sums
+        steps = []
+        for size, out_size in zip(shape.spatial, sizes, strict=True):
+            bounds = dimension.adaptive_bounds(size, out_size)
+            taps_read *= sum(end - start for start, end in bounds)
+            widest = max(end - start for start, end in bounds)
+            steps.append(Step(Fraction(widest), Fraction(size, out_size), Fraction(0)))
+        connections = shape.channels * taps_read
+        # Max: one comparison per tap after the first; mean: k-1 adds and a division.
+        flops = connections - out.numel if comparisons else connections
+        return Result(out, Cost(flops=flops, connections=connections), tuple(steps))
+
+
+class AdaptiveAvgPool(_AdaptivePool):
+    """Average pooling to a fixed output size."""
+
+    type: Literal["adaptive_avg_pool"] = "adaptive_avg_pool"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        return self.adaptive(inputs, comparisons=False)
+
+
+class AdaptiveMaxPool(_AdaptivePool):
+    """Max pooling to a fixed output size."""
+
+    type: Literal["adaptive_max_pool"] = "adaptive_max_pool"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        return self.adaptive(inputs, comparisons=True)

@@ -1,0 +1,46 @@
+"""Layers that join branches: elementwise add (residuals) and channel concat."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from convcalc.errors import ConvCalcError
+from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape
+
+
+def _listing(inputs: Inputs) -> str:
+    return ", ".join(f"{name} {shape}" for name, shape in zip(inputs.names, inputs.shapes))
+
+
+class Add(Layer):
+    """Elementwise sum of two or more inputs of the same shape."""
+
+    min_inputs = 2
+    max_inputs = None
+
+    type: Literal["add"] = "add"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        first = inputs.shapes[0]
+        if any(shape != first for shape in inputs.shapes):
+            raise ConvCalcError(f"shapes differ: {_listing(inputs)}", field="inputs")
+        # n-1 additions per value; each value joins its n operands.
+        operands = len(inputs.shapes)
+        return Result(
+            first, Cost(flops=(operands - 1) * first.numel, connections=operands * first.numel)
+        )
+
+
+class Concat(Layer):
+    """Stack two or more inputs along the channels; spatial sizes must match."""
+
+    min_inputs = 2
+    max_inputs = None
+
+    type: Literal["concat"] = "concat"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        first = inputs.shapes[0]
+        if any(shape.spatial != first.spatial for shape in inputs.shapes):
+            raise ConvCalcError(f"spatial sizes differ: {_listing(inputs)}", field="inputs")
+        return Result(Shape(sum(shape.channels for shape in inputs.shapes), first.spatial))

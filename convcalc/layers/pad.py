@@ -1,0 +1,29 @@
+"""Explicit zero padding."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+from convcalc.errors import ConvCalcError
+from convcalc.field import Step
+from convcalc.layers.base import Inputs, Layer, PaddingArg, Result, Shape, resolve_padding
+
+
+class Pad(Layer):
+    """Zeros around the spatial dims: an int, one per dim, or [before, after] pairs."""
+
+    spatial = True
+
+    type: Literal["pad"] = "pad"
+    padding: PaddingArg
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        if self.padding == "same":
+            raise ConvCalcError("'same' has no meaning without a kernel", field="padding")
+        ones = (1,) * len(shape.spatial)
+        pads = resolve_padding(self.padding, shape.spatial, ones, ones, ones)
+        sizes = tuple(n + before + after for n, (before, after) in zip(shape.spatial, pads))
+        steps = tuple(Step(Fraction(1), Fraction(1), Fraction(before)) for before, _ in pads)
+        return Result(Shape(shape.channels, sizes), steps=steps)

@@ -1,0 +1,121 @@
+"""Sliding-window pooling: max, average, and LeNet-5's trainable subsampling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from convcalc.dims import Window
+from convcalc.errors import ConvCalcError
+from convcalc.layers.base import (
+    Cost,
+    Inputs,
+    Layer,
+    PaddingArg,
+    Result,
+    Shape,
+    SizeArg,
+    make_windows,
+    real_taps,
+    window_notes,
+    window_steps,
+    windowed_output,
+)
+
+
+class _Pool(Layer):
+    """Fields every sliding-window pool shares; stride defaults to the kernel size."""
+
+    spatial = True
+
+    kernel_size: SizeArg
+    stride: SizeArg | None = None
+    padding: PaddingArg = 0
+    ceil_mode: bool = False
+
+    def pool(self, inputs: Inputs, dilation: int | list[int] = 1) -> tuple[Shape, tuple, Shape]:
+        """Input shape, windows and output shape."""
+        shape = inputs.only
+        stride = self.kernel_size if self.stride is None else self.stride
+        windows = make_windows(
+            shape, self.kernel_size, stride, self.padding, dilation, self.ceil_mode
+        )
+        for window in windows:
+            # PyTorch: "pad should be at most half of effective kernel size".
+            if max(window.pad_before, window.pad_after) * 2 > window.kernel:
+                raise ConvCalcError(
+                    f"padding {max(window.pad_before, window.pad_after)} exceeds half the"
+                    f" kernel {window.kernel}",
+                    field="padding",
+                )
+        return shape, windows, windowed_output(shape, shape.channels, windows)
+
+    def result(self, shape: Shape, windows: tuple[Window, ...], out: Shape, cost: Cost) -> Result:
+        """The shared result of a pool with the given cost."""
+        return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))
+
+
+def window_size(windows: tuple[Window, ...]) -> int:
+    """Nominal number of taps in one window."""
+    taps = 1
+    for window in windows:
+        taps *= window.kernel
+    return taps
+
+
+class MaxPool(_Pool):
+    """Max pooling (PyTorch MaxPool semantics, ceil_mode included)."""
+
+    type: Literal["max_pool"] = "max_pool"
+    dilation: SizeArg = 1
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape, windows, out = self.pool(inputs, self.dilation)
+        # One comparison per tap after the first.
+        cost = Cost(
+            flops=(window_size(windows) - 1) * out.numel,
+            connections=shape.channels * real_taps(shape, windows, out),
+        )
+        return self.result(shape, windows, out, cost)
+
+
+class AvgPool(_Pool):
+    """Average pooling; count_include_pad divides by the whole window, padding included."""
+
+    type: Literal["avg_pool"] = "avg_pool"
+    count_include_pad: bool = True
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape, windows, out = self.pool(inputs)
+        # k-1 additions and one division per output value.
+        cost = Cost(
+            flops=window_size(windows) * out.numel,
+            connections=shape.channels * real_taps(shape, windows, out),
+        )
+        return self.result(shape, windows, out, cost)
+
+
+class Subsample(Layer):
+    """LeNet-5's subsampling: window sum times a trainable coefficient plus a trainable bias.
+
+    Two params per channel; each output value connects to its window and the bias
+    (LeCun et al. 1998: S2 has 12 params and 5,880 connections).
+    """
+
+    spatial = True
+
+    type: Literal["subsample"] = "subsample"
+    kernel_size: SizeArg
+    stride: SizeArg | None = None
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        stride = self.kernel_size if self.stride is None else self.stride
+        windows = make_windows(shape, self.kernel_size, stride, 0)
+        out = windowed_output(shape, shape.channels, windows)
+        cost = Cost(
+            params=2 * shape.channels,
+            # k-1 additions, one multiply, one bias add per output value.
+            flops=(window_size(windows) + 1) * out.numel,
+            connections=shape.channels * real_taps(shape, windows, out) + out.numel,
+        )
+        return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))

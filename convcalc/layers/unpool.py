@@ -1,0 +1,75 @@
+"""Max unpooling: put each value back where its max pool found it, zeros elsewhere."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from convcalc import dims as dimension
+from convcalc.errors import ConvCalcError
+from convcalc.field import Step
+from convcalc.layers.base import (
+    Inputs,
+    Layer,
+    PaddingArg,
+    Result,
+    Shape,
+    SizeArg,
+    make_windows,
+    per_dim,
+)
+from convcalc.layers.pool import MaxPool
+
+
+class MaxUnpool(Layer):
+    """Inverse of the max pool named by `of`, using its indices (SegNet's decoder)."""
+
+    spatial = True
+    references = ("of",)
+
+    type: Literal["max_unpool"] = "max_unpool"
+    of: str
+    kernel_size: SizeArg | None = None
+    stride: SizeArg | None = None
+    padding: PaddingArg | None = None
+    output_size: SizeArg | None = None
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        found = inputs.lookup(self.of)
+        if found is None or not isinstance(found[0], MaxPool):
+            raise ConvCalcError(f"{self.of!r} is not an earlier max_pool layer", field="of")
+        pool, pool_inputs, pool_output = found
+        if pool_output != shape:
+            raise ConvCalcError(
+                f"input {shape} does not match the indices of {self.of!r}, shaped {pool_output}",
+                field="of",
+            )
+        pool_input = pool_inputs[0]
+        kernel = pool.kernel_size if self.kernel_size is None else self.kernel_size
+        stride = self.stride if self.stride is not None else pool.stride or kernel
+        padding = pool.padding if self.padding is None else self.padding
+        windows = make_windows(pool_input, kernel, stride, padding)
+        # PyTorch MaxUnpool: (in - 1)*stride - 2*padding + kernel_size.
+        default = tuple(
+            dimension.transposed_output_size(size, window)
+            for size, window in zip(shape.spatial, windows, strict=True)
+        )
+        notes: tuple[str, ...] = ()
+        if self.output_size is None:
+            sizes = default
+            if sizes != pool_input.spatial:
+                notes = (
+                    f"output {sizes} differs from {self.of!r}'s input {pool_input.spatial};"
+                    " set output_size to restore it",
+                )
+        else:
+            sizes = per_dim(self.output_size, len(shape.spatial), "output_size")
+            for size, low, window in zip(sizes, default, windows, strict=True):
+                # PyTorch accepts sizes strictly within one stride of the default.
+                if not low - window.stride < size < low + window.stride:
+                    raise ConvCalcError(
+                        f"output_size {sizes} must be within one stride of {default}",
+                        field="output_size",
+                    )
+        steps = tuple(Step.upsampling(w.kernel, w.stride, w.pad_before) for w in windows)
+        return Result(Shape(shape.channels, sizes), steps=steps, notes=notes)

@@ -1,0 +1,399 @@
+"""Reading a spec: YAML or JSON text -> validated layer models, blocks and repeats expanded.
+
+Specs arrive from untrusted pull requests: YAML is read with the safe loader only, block
+arguments are evaluated by the whitelisting parser in `expr`, and sizes are bounded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from convcalc import expr
+from convcalc.errors import ConvCalcError
+from convcalc.layers import LAYER_TYPES
+from convcalc.layers.base import Layer, Shape
+
+MAX_FILE_BYTES = 10 * 2**20
+MAX_LAYERS = 20_000
+MAX_SIZE = 2**31  # any one channel count or spatial size
+
+# Bytes per value of each dtype, for the memory figures.
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "blocks", "layers")
+INPUT = "input"  # the network input, as named in `inputs`
+BLOCK_INPUT = "in"  # a block's input, as named inside the block
+_ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
+
+
+@dataclass
+class Network:
+    """A spec after loading: header and the expanded, validated layers in execution order."""
+
+    name: str
+    input: Shape
+    batch: int = 1
+    dtype: str = "float32"
+    layers: list[Layer] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # layer name -> line in the spec
+    file: str | None = None
+
+    @property
+    def dtype_bytes(self) -> int:
+        """Bytes per value."""
+        return DTYPE_BYTES[self.dtype]
+
+
+def load_path(path: str | Path) -> Network:
+    """Read and validate the spec at `path` (YAML, or JSON by its .json suffix)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConvCalcError(f"larger than {MAX_FILE_BYTES // 2**20} MiB", file=str(path))
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConvCalcError(error.strerror or str(error), file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConvCalcError("not UTF-8 text", file=str(path)) from None
+    try:
+        return load_text(text, json_format=path.suffix.lower() == ".json", name=path.stem)
+    except ConvCalcError as error:
+        raise error.add_context(file=str(path)) from None
+
+
+def load_text(text: str, json_format: bool = False, name: str = "network") -> Network:
+    """Parse and validate spec text."""
+    document = _parse_json(text) if json_format else _parse_yaml(text)
+    return build(document, default_name=name)
+
+
+def build(document: Any, default_name: str = "network") -> Network:
+    """Validate a parsed spec document and expand its blocks."""
+    if not isinstance(document, dict):
+        raise ConvCalcError("a spec is a mapping with at least `input` and `layers`")
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConvCalcError(
+                f"unknown key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})", field=str(key)
+            )
+    for key in ("input", "layers"):
+        if key not in document:
+            raise ConvCalcError("missing", field=key)
+    network = Network(
+        name=_string(document.get("name", default_name), "name"),
+        input=parse_input(document["input"]),
+        batch=_positive(document.get("batch", 1), "batch"),
+        dtype=_dtype(document.get("dtype", "float32")),
+    )
+    blocks = document.get("blocks") or {}
+    if not isinstance(blocks, dict):
+        raise ConvCalcError("a mapping of block name to {args, layers}", field="blocks")
+    expansion = _Expansion(blocks)
+    expansion.expand(_layer_list(document["layers"], "layers"), {INPUT: INPUT}, "", INPUT, {}, ())
+    if not expansion.layers:
+        raise ConvCalcError("no layers", field="layers")
+    for index, (raw, line) in enumerate(expansion.layers, start=1):
+        layer = validate_layer(raw, index, line)
+        network.layers.append(layer)
+        if line:
+            network.lines[layer.name] = line
+    return network
+
+
+def parse_input(value: Any) -> Shape:
+    """`[channels, *spatial]` with 0 to 3 spatial dims."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 4:
+        raise ConvCalcError("[channels, *spatial] with up to 3 spatial dims", field="input")
+    sizes = [_positive(size, "input") for size in value]
+    return Shape(sizes[0], tuple(sizes[1:]))
+
+
+def validate_layer(raw: dict, index: int, line: int | None = None) -> Layer:
+    """One layer's fields -> its layer model, errors naming the layer and the field."""
+    name = raw.get("name")
+    try:
+        cls, rank = layer_class(raw.get("type"))
+        try:
+            layer = cls.model_validate({**raw, "type": cls.type_name()})
+        except ValidationError as error:
+            raise _pydantic_error(error) from None
+        layer._rank = rank
+        return layer
+    except ConvCalcError as error:
+        raise error.add_context(layer_index=index, layer_name=name, line=line) from None
+
+
+def layer_class(type_name: Any) -> tuple[type[Layer], int | None]:
+    """The layer model for a `type:`, and the rank a `conv2d`-style alias demands."""
+    if not isinstance(type_name, str):
+        raise ConvCalcError("missing or not a string", field="type")
+    if type_name in LAYER_TYPES:
+        return LAYER_TYPES[type_name], None
+    alias = _ALIAS.match(type_name)
+    if alias and alias["base"] in LAYER_TYPES and LAYER_TYPES[alias["base"]].spatial:
+        return LAYER_TYPES[alias["base"]], int(alias["rank"])
+    close = difflib.get_close_matches(type_name, [*LAYER_TYPES, "block"], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    known = ", ".join(sorted([*LAYER_TYPES, "block"]))
+    raise ConvCalcError(f"unknown layer type {type_name!r}{hint} (known: {known})", field="type")
+
+
+class _Expansion:
+    """Blocks and repeats unrolled into one list of layer dicts with global names."""
+
+    def __init__(self, blocks: dict[str, Any]) -> None:
+        self.blocks = blocks
+        self.layers: list[tuple[dict, int | None]] = []
+        self.taken: set[str] = {INPUT}
+
+    def expand(
+        self,
+        raws: list[Any],
+        names: dict[str, str],
+        prefix: str,
+        previous: str,
+        args: dict[str, Any],
+        stack: tuple[str, ...],
+    ) -> str:
+        """Append `raws` (one layer list) to self.layers; return the last output's name.
+
+        `names` maps the names visible in this list to global names; `previous` is the
+        global name of what the first layer reads by default.
+        """
+        for position, raw in enumerate(raws, start=1):
+            index = len(self.layers) + 1
+            line = getattr(raw, "line", None)
+            if not isinstance(raw, dict):
+                raise ConvCalcError("a layer is a mapping with a `type`", layer_index=index)
+            local = raw.get("name")
+            try:
+                raw = _substitute(raw, args)
+                local = raw.get("name", f"{raw.get('type')}{position}")
+                if not isinstance(local, str) or not local or "." in local:
+                    raise ConvCalcError("a non-empty string without dots", field="name")
+                if local in names:
+                    raise ConvCalcError(f"{local!r} names two layers", field="name")
+                repeat = _positive(raw.pop("repeat", 1), "repeat")
+                sources = self._inputs(raw, names, raws[position:], previous)
+                if raw.get("type") == "block":
+                    previous = self._block(raw, local, sources, names, prefix, args, stack, repeat)
+                else:
+                    previous = self._plain(raw, local, sources, names, prefix, repeat, line)
+            except ConvCalcError as error:
+                raise error.add_context(layer_index=index, layer_name=local, line=line) from None
+            names[local] = previous
+        return previous
+
+    def _inputs(
+        self, raw: dict, names: dict[str, str], later: list[Any], previous: str
+    ) -> list[str]:
+        given = raw.pop("inputs", None)
+        if given is None:
+            return [previous]
+        if not isinstance(given, list) or not all(isinstance(name, str) for name in given):
+            raise ConvCalcError("a list of earlier layer names", field="inputs")
+        return [_resolve(name, names, later, "inputs") for name in given]
+
+    def _plain(
+        self,
+        raw: dict,
+        local: str,
+        sources: list[str],
+        names: dict[str, str],
+        prefix: str,
+        repeat: int,
+        line: int | None,
+    ) -> str:
+        cls, _ = layer_class(raw.get("type"))
+        for reference in cls.references:
+            if isinstance(raw.get(reference), str):
+                raw[reference] = _resolve(raw[reference], names, [], reference)
+        for copy in range(repeat):
+            name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
+            self._append({**raw, "name": name, "inputs": sources}, line)
+            sources = [name]
+        return sources[0]
+
+    def _block(
+        self,
+        raw: dict,
+        local: str,
+        sources: list[str],
+        names: dict[str, str],
+        prefix: str,
+        args: dict[str, Any],
+        stack: tuple[str, ...],
+        repeat: int,
+    ) -> str:
+        unknown = set(raw) - {"type", "name", "use", "args"}
+        if unknown:
+            raise ConvCalcError(
+                f"unknown field(s) {', '.join(sorted(unknown))} (a block takes use, args)",
+                field=sorted(unknown)[0],
+            )
+        use = raw.get("use")
+        if not isinstance(use, str) or use not in self.blocks:
+            known = ", ".join(sorted(self.blocks)) or "none defined"
+            raise ConvCalcError(f"unknown block {use!r} (blocks: {known})", field="use")
+        if use in stack:
+            raise ConvCalcError(f"block uses itself: {' -> '.join([*stack, use])}", field="use")
+        if len(sources) != 1:
+            raise ConvCalcError("a block reads exactly one input", field="inputs")
+        definition = self.blocks[use]
+        if not isinstance(definition, dict) or set(definition) - {"args", "layers"}:
+            raise ConvCalcError(f"block {use!r} must be a mapping of args and layers", field="use")
+        defaults = definition.get("args") or {}
+        given = raw.get("args") or {}
+        if not isinstance(defaults, dict) or not isinstance(given, dict):
+            raise ConvCalcError("args must be a mapping of name to value", field="args")
+        for name in given:
+            if name not in defaults:
+                known = ", ".join(sorted(defaults)) or "none"
+                raise ConvCalcError(
+                    f"block {use!r} has no argument {name!r} (arguments: {known})", field="args"
+                )
+        block_args = {**defaults, **given}
+        body = _layer_list(definition.get("layers"), f"blocks.{use}.layers")
+        previous = sources[0]
+        for copy in range(repeat):
+            inner = f"{prefix}{local}." + (f"{copy}." if repeat > 1 else "")
+            previous = self.expand(
+                body, {BLOCK_INPUT: previous}, inner, previous, block_args, (*stack, use)
+            )
+        return previous
+
+    def _append(self, raw: dict, line: int | None) -> None:
+        if raw["name"] in self.taken:
+            raise ConvCalcError(f"{raw['name']!r} names two layers", field="name")
+        if len(self.layers) >= MAX_LAYERS:
+            raise ConvCalcError(f"more than {MAX_LAYERS} layers after expansion", field="repeat")
+        self.taken.add(raw["name"])
+        self.layers.append((raw, line))
+
+
+def _resolve(name: str, names: dict[str, str], later: list[Any], field_name: str) -> str:
+    if name in names:
+        return names[name]
+    if any(isinstance(raw, dict) and raw.get("name") == name for raw in later):
+        raise ConvCalcError(
+            f"{name!r} comes later: inputs must name earlier layers (no cycles)", field=field_name
+        )
+    visible = ", ".join(names)
+    raise ConvCalcError(f"unknown layer {name!r} (visible here: {visible})", field=field_name)
+
+
+def _substitute(value: Any, args: dict[str, Any]) -> Any:
+    """A copy of `value` with every `${...}` string evaluated over `args`."""
+    if expr.is_expression(value):
+        return expr.evaluate(value, args)
+    if isinstance(value, dict):
+        return {key: _substitute(item, args) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, args) for item in value]
+    return value
+
+
+def _pydantic_error(error: ValidationError) -> ConvCalcError:
+    """The first of pydantic's errors as one `field: message` line."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    # Union members add their type to the location ('kernel_size.int'); keep the field.
+    field_name = location.split(".")[0] if location else None
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "missing"
+    elif "input" in first and first["type"] != "missing":
+        message = f"{message}, got {first['input']!r}"
+    more = len(error.errors()) - 1
+    if more and first["type"] not in ("extra_forbidden", "missing"):
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConvCalcError(message, field=field_name)
+
+
+def _layer_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConvCalcError("a list of layers", field=where)
+    return value
+
+
+def _positive(value: Any, field_name: str) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_SIZE:
+        raise ConvCalcError(f"a whole number from 1 to {MAX_SIZE}, got {value!r}", field=field_name)
+    return value
+
+
+def _string(value: Any, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise ConvCalcError(f"a string, got {value!r}", field=field_name)
+    return value
+
+
+def _dtype(value: Any) -> str:
+    if value not in DTYPE_BYTES:
+        raise ConvCalcError(f"one of {', '.join(DTYPE_BYTES)}, got {value!r}", field="dtype")
+    return value
+
+
+class _MarkedDict(dict):
+    """A mapping that remembers the spec line it started on."""
+
+    line: int | None = None
+
+
+class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe YAML loader, refusing duplicate keys and recording each mapping's line."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _MarkedDict:
+    loader.flatten_mapping(node)
+    mapping = _MarkedDict()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise ConvCalcError(f"line {key_node.start_mark.line + 1}: a key must be a string")
+        if key in mapping:
+            raise ConvCalcError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = _SpecLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConvCalcError(f"invalid YAML: {where}{problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _parse_json(text: str) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for key, value in items:
+            if key in mapping:
+                raise ConvCalcError(f"duplicate key {key!r}")
+            mapping[key] = value
+        return mapping
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as error:
+        raise ConvCalcError(f"invalid JSON: line {error.lineno}: {error.msg}") from None
