@@ -12,7 +12,7 @@ from pathlib import Path
 
 from convcalc import field as receptive
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Cost, Inputs, Layer, Part, Shape
+from convcalc.layers.base import Cost, Inputs, Layer, Part, Shape, by_dims
 from convcalc.spec import INPUT, Network, load_path
 
 
@@ -163,9 +163,7 @@ def analyze(
         peak_activation_bytes=peak,
         model_bytes=(params + buffers) * network.dtype_bytes,
     )
-    return Report(
-        network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals
-    )
+    return Report(network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals)
 
 
 def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) -> list[Shape]:
@@ -210,13 +208,15 @@ def _gridding_notes(
     """Stacked dilations whose receptive field keeps holes (Wang et al. 2018, 'gridding')."""
     if not steps or not any(step.taps for step in steps):
         return ()
-    notes = []
+    found = []
     for axis, (before, after) in enumerate(zip(in_field, out_field, strict=True)):
         if before.has_holes and after.has_holes:
             covered = sum(end - start + 1 for start, end in after.pieces)
-            unseen = int(after.size) - covered
-            notes.append(
-                f"stacked dilations leave {unseen} of {after.size} positions of the receptive"
-                f" field unseen in spatial dim {axis + 1} (gridding)"
+            found.append(
+                (
+                    axis,
+                    f"stacked dilations leave {int(after.size) - covered} of {after.size}"
+                    " positions of the receptive field unseen (gridding)",
+                )
             )
-    return tuple(notes)
+    return tuple(by_dims(found))

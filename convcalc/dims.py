@@ -79,9 +79,7 @@ class Window:
         return max(0, size - 1 - last_read)
 
 
-def transposed_output_size(
-    size: int, window: Window, output_padding: int = 0
-) -> int:
+def transposed_output_size(size: int, window: Window, output_padding: int = 0) -> int:
     """(n-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch ConvTranspose)."""
     return (
         (size - 1) * window.stride

@@ -71,14 +71,20 @@ class DimField:
         """The field after one more layer (Araujo et al. recurrences)."""
         size = self.size + (step.kernel - 1) * self.stride
         pieces = None
-        if self.pieces is not None and step.kernel.denominator == 1 and self.stride.denominator == 1:
+        if (
+            self.pieces is not None
+            and step.kernel.denominator == 1
+            and self.stride.denominator == 1
+        ):
             taps = step.taps if step.taps is not None else range(int(step.kernel))
             pieces = _merge(
                 (start + tap * int(self.stride), end + tap * int(self.stride))
                 for tap in taps
                 for start, end in self.pieces
             )
-        return DimField(size, self.stride * step.stride, self.padding + step.padding * self.stride, pieces)
+        return DimField(
+            size, self.stride * step.stride, self.padding + step.padding * self.stride, pieces
+        )
 
 
 def input_field(dims: int) -> tuple[DimField, ...]:

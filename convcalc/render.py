@@ -18,7 +18,11 @@ BAR_WIDTH = 10
 
 def human(count: int | float, binary: bool = False) -> str:
     """25557032 -> '25.6 M'; with binary, bytes in KiB, MiB, GiB."""
-    base, units = (1024, ("B", "KiB", "MiB", "GiB", "TiB")) if binary else (1000, ("", "k", "M", "G", "T", "P"))
+    base, units = (
+        (1024, ("B", "KiB", "MiB", "GiB", "TiB"))
+        if binary
+        else (1000, ("", "k", "M", "G", "T", "P"))
+    )
     value = float(count)
     unit = 0
     while abs(value) >= base and unit < len(units) - 1:
@@ -212,9 +216,7 @@ def render_markdown(reports: list[Report], columns: tuple[str, ...]) -> str:
         out.append(f"### {title(report)}\n")
         out.append("| " + " | ".join(COLUMNS[key].header for key in columns) + " |")
         out.append(
-            "|"
-            + "|".join("---:" if COLUMNS[key].numeric else "---" for key in columns)
-            + "|"
+            "|" + "|".join("---:" if COLUMNS[key].numeric else "---" for key in columns) + "|"
         )
         for row in report.layers:
             cells = (COLUMNS[key].text(row, report).replace("|", "\\|") for key in columns)
@@ -232,17 +234,27 @@ def print_tables(reports: list[Report], columns: tuple[str, ...]) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     for report in reports:
-        table = Table(title=title(report), title_justify="left")
-        for key in columns:
-            column = COLUMNS[key]
-            table.add_column(column.header, justify="right" if column.numeric else "left")
+        rows = []
         for row in report.layers:
-            table.add_row(*(COLUMNS[key].text(row, report) for key in columns))
-            for part in row.parts:
-                table.add_row(*_part_cells(part, columns), style="dim")
+            rows.append(([COLUMNS[key].text(row, report) for key in columns], None))
+            rows.extend((_part_cells(part, columns), "dim") for part in row.parts)
+        table = Table(title=title(report), title_justify="left")
+        for position, key in enumerate(columns):
+            column = COLUMNS[key]
+            # Fixed widths spare rich from measuring every cell (most of its time).
+            width = max(len(column.header), *(len(cells[position]) for cells, _ in rows))
+            table.add_column(
+                column.header,
+                justify="right" if column.numeric else "left",
+                width=width,
+                no_wrap=True,
+            )
+        for cells, style in rows:
+            table.add_row(*(Text(cell) for cell in cells), style=style)
         console.print(table)
         totals = Table.grid(padding=(0, 2))
         totals.add_column()
@@ -251,7 +263,7 @@ def print_tables(reports: list[Report], columns: tuple[str, ...]) -> None:
             totals.add_row(label, value)
         console.print(totals)
         for layer, note in report.notes:
-            console.print(f"[yellow]note[/yellow]: {layer}: {note}", highlight=False)
+            console.print(Text.assemble(("note", "yellow"), f": {layer}: {note}"))
         console.print()
 
 

@@ -157,9 +157,9 @@ class Layer(BaseModel):
             )
 
 
-def per_dim(value: int | list[int], dims: int, field_name: str) -> tuple[int, ...]:
-    """An int for every spatial dim, or a list with one per dim."""
-    if isinstance(value, int):
+def per_dim(value, dims: int, field_name: str) -> tuple:
+    """One value for every spatial dim, or a list with one per dim."""
+    if not isinstance(value, list):
         return (value,) * dims
     if len(value) != dims:
         raise ConvCalcError(
@@ -219,19 +219,33 @@ def make_windows(
     return windows
 
 
+def by_dims(found: list[tuple[int, str]]) -> list[str]:
+    """Notes found per spatial dim (axis, text), the dims sharing a text named once."""
+    axes: dict[str, list[str]] = {}
+    for axis, text in found:
+        axes.setdefault(text, []).append(str(axis + 1))
+    return [
+        f"{text} (spatial dim{'s' if len(dims) > 1 else ''} {', '.join(dims)})"
+        for text, dims in axes.items()
+    ]
+
+
 def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> list[str]:
     """Non-fatal oddities of a sliding window: rows or columns the stride never reads."""
-    notes = []
+    found = []
     for axis, (window, size, out_size) in enumerate(
         zip(windows, shape.spatial, out.spatial, strict=True)
     ):
         dropped = window.dropped(size, out_size)
         if dropped:
-            notes.append(
-                f"stride {window.stride} never reads the last {dropped} input position(s)"
-                f" of spatial dim {axis + 1} (size {size})"
+            found.append(
+                (
+                    axis,
+                    f"stride {window.stride} never reads the last {dropped} of {size} input"
+                    " positions",
+                )
             )
-    return notes
+    return by_dims(found)
 
 
 def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:

@@ -18,6 +18,7 @@ from convcalc.layers.base import (
     Result,
     Shape,
     SizeArg,
+    by_dims,
     make_windows,
     real_taps,
     window_notes,
@@ -57,18 +58,20 @@ def conv_cost(
 
 def even_kernel_notes(shape: Shape, windows: tuple[Window, ...], out: Shape) -> list[str]:
     """An even kernel cannot keep the size with symmetric padding (it shifts by half a step)."""
-    notes = []
+    found = []
     for axis, (window, size, out_size) in enumerate(
         zip(windows, shape.spatial, out.spatial, strict=True)
     ):
         symmetric = window.pad_before == window.pad_after > 0
         if window.stride == 1 and symmetric and window.extent % 2 == 0 and out_size != size:
-            notes.append(
-                f"even kernel {window.extent} with symmetric padding {window.pad_before}"
-                f" turns size {size} into {out_size} in spatial dim {axis + 1};"
-                " no symmetric padding keeps the size"
+            found.append(
+                (
+                    axis,
+                    f"even kernel {window.extent} with symmetric padding {window.pad_before}"
+                    f" turns size {size} into {out_size}; no symmetric padding keeps the size",
+                )
             )
-    return notes
+    return by_dims(found)
 
 
 class _Convolution(Layer):

@@ -16,6 +16,7 @@ from convcalc.layers.base import (
     Result,
     Shape,
     SizeArg,
+    by_dims,
     per_dim,
     resolve_padding,
 )
@@ -73,13 +74,18 @@ class ConvTranspose(Layer):
             Step.upsampling(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows
         )
         # Odena et al. 2016, "Deconvolution and Checkerboard Artifacts": uneven overlap.
-        notes = tuple(
-            f"kernel {w.kernel} is not divisible by stride {w.stride} in spatial dim {axis + 1}:"
-            " uneven overlap (checkerboard artifacts)"
-            for axis, w in enumerate(windows)
-            if w.kernel % w.stride
+        notes = by_dims(
+            [
+                (
+                    axis,
+                    f"kernel {w.kernel} is not divisible by stride {w.stride}:"
+                    " uneven overlap (checkerboard artifacts)",
+                )
+                for axis, w in enumerate(windows)
+                if w.kernel % w.stride
+            ]
         )
-        return Result(out, cost, steps, notes)
+        return Result(out, cost, steps, tuple(notes))
 
     def _windows(self, shape: Shape) -> tuple[tuple[dimension.Window, ...], tuple[int, ...]]:
         dims = len(shape.spatial)
@@ -100,7 +106,7 @@ class ConvTranspose(Layer):
         for s, d, extra in zip(strides, dilations, output_padding, strict=True):
             if not 0 <= extra < max(s, d):
                 raise ConvCalcError(
-                    f"output_padding {extra} must be in 0..max(stride, dilation) - 1 = {max(s, d) - 1}",
+                    f"output_padding {extra} must be below max(stride, dilation) = {max(s, d)}",
                     field="output_padding",
                 )
         windows = tuple(

@@ -9,7 +9,9 @@ from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape
 
 
 def _listing(inputs: Inputs) -> str:
-    return ", ".join(f"{name} {shape}" for name, shape in zip(inputs.names, inputs.shapes))
+    return ", ".join(
+        f"{name} {shape}" for name, shape in zip(inputs.names, inputs.shapes, strict=True)
+    )
 
 
 class Add(Layer):

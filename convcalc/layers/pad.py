@@ -24,6 +24,8 @@ class Pad(Layer):
             raise ConvCalcError("'same' has no meaning without a kernel", field="padding")
         ones = (1,) * len(shape.spatial)
         pads = resolve_padding(self.padding, shape.spatial, ones, ones, ones)
-        sizes = tuple(n + before + after for n, (before, after) in zip(shape.spatial, pads))
+        sizes = tuple(
+            n + before + after for n, (before, after) in zip(shape.spatial, pads, strict=True)
+        )
         steps = tuple(Step(Fraction(1), Fraction(1), Fraction(before)) for before, _ in pads)
         return Result(Shape(shape.channels, sizes), steps=steps)

@@ -59,7 +59,8 @@ class MaxUnpool(Layer):
             sizes = default
             if sizes != pool_input.spatial:
                 notes = (
-                    f"output {sizes} differs from {self.of!r}'s input {pool_input.spatial};"
+                    f"output {'x'.join(map(str, sizes))} differs from the input"
+                    f" {'x'.join(map(str, pool_input.spatial))} of max_pool {self.of!r};"
                     " set output_size to restore it",
                 )
         else:
