@@ -19,21 +19,27 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
-def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool) -> int:
-    """Distinct input positions read by each output position, summed along one dim.
+def source_taps(
+    size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool
+) -> int:
+    """Input positions that weigh on each output position, summed along one dim.
 
     PyTorch's source index: o*ratio with align_corners, else (o + 0.5)*ratio - 0.5 (clamped
     at 0 for linear); linear reads floor(src) and the next one, cubic floor(src)-1..+2, both
-    clamped to the input.
+    clamped to the input. A tap whose weight is zero (src falls on an input position) is no
+    connection.
     """
     total = 0
     for position in range(out_size):
         src = position * ratio if align_corners else (position + 0.5) * ratio - 0.5
-        if cubic:
-            first = math.floor(src)
+        if not cubic:
+            src = max(src, 0.0)
+        first = math.floor(src)
+        if src == first:
+            total += 1
+        elif cubic:
             total += len({min(max(first + tap, 0), size - 1) for tap in range(-1, 3)})
         else:
-            first = int(max(src, 0.0))
             total += 2 if first < size - 1 else 1
     return total
 

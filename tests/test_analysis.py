@@ -1,0 +1,53 @@
+"""Whole-network figures: memory, batch, overrides, totals."""
+
+from __future__ import annotations
+
+from tests.conftest import run
+
+
+def test_peak_memory_frees_tensors_after_last_use():
+    # Chain: input 1x8x8 (64 values) -> a 4x8x8 (256) -> b 2x8x8 (128). While b runs, a is
+    # live with it and input is freed: peak = max(64 + 256, 256 + 128) values.
+    report = run(
+        [1, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "b", "type": "conv", "out_channels": 2, "kernel_size": 3, "padding": 1},
+    )
+    assert report.totals.peak_activation_bytes == 4 * (256 + 128)
+    assert [row.output_bytes for row in report.layers] == [4 * 256, 4 * 128]
+
+
+def test_peak_memory_keeps_skip_connections_live():
+    # The input (256 values) stays live until the add: input + a + b at the second conv.
+    report = run(
+        [4, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "b", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "sum", "type": "add", "inputs": ["b", "input"]},
+        dtype="float16",
+    )
+    assert report.totals.peak_activation_bytes == 2 * 3 * 256
+
+
+def test_batch_scales_costs_not_params():
+    layers = [{"type": "conv", "out_channels": 4, "kernel_size": 3}]
+    one, eight = run([3, 10, 10], *layers), run([3, 10, 10], *layers, batch=8)
+    assert eight.totals.params == one.totals.params
+    assert eight.totals.macs == 8 * one.totals.macs
+    assert eight.totals.flops == 8 * one.totals.flops
+    assert eight.totals.peak_activation_bytes == 8 * one.totals.peak_activation_bytes
+
+
+def test_totals_are_column_sums():
+    report = run(
+        [3, 16, 16],
+        {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": "same",
+         "activation": "relu"},
+        {"type": "batchnorm"},
+        {"type": "max_pool", "kernel_size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "out_features": 10},
+    )  # fmt: skip
+    for key in ("params", "buffers", "macs", "flops", "connections"):
+        assert getattr(report.totals, key) == sum(getattr(row, key) for row in report.layers)
+    assert report.totals.model_bytes == 4 * (report.totals.params + report.totals.buffers)

@@ -1,0 +1,100 @@
+"""Dense, flatten, activation, batchnorm, dropout, pad, channel shuffle, add and concat."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcalc.errors import ConvCalcError
+from convcalc.layers.elementwise import ACTIVATION_FLOPS
+from tests.conftest import run
+
+
+def test_dense_on_a_flattened_image():
+    # Seed 001, exercise 1: a 256x256 RGB image fully connected to 1000 units with bias:
+    # 3*256*256*1000 + 1000 = 196,609,000 params.
+    report = run([3, 256, 256], {"type": "flatten"}, {"type": "dense", "out_features": 1000})
+    dense = report.layers[-1]
+    assert dense.params == 196_609_000
+    assert dense.macs == 3 * 256 * 256 * 1000
+    assert dense.connections == dense.params  # LeNet F6: connections = weights + biases
+
+
+def test_lenet_f6():
+    # LeCun et al. 1998: F6 has 84 * (120 + 1) = 10,164 params.
+    assert run([120], {"type": "dense", "out_features": 84}).totals.params == 10_164
+
+
+def test_dense_needs_flat_input():
+    with pytest.raises(ConvCalcError, match="add a flatten layer"):
+        run([3, 8, 8], {"type": "dense", "out_features": 10})
+
+
+def test_pointwise_conv_is_dense_over_channels():
+    # Seed 001: a 1x1 conv acts as a dense layer on the channels at every position.
+    conv = run([3, 5, 5], {"type": "conv", "out_channels": 2, "kernel_size": 1}).layers[0]
+    dense = run([3], {"type": "dense", "out_features": 2}).layers[0]
+    assert conv.params == dense.params
+    assert conv.macs == 25 * dense.macs
+
+
+@pytest.mark.parametrize("function", sorted(ACTIVATION_FLOPS))
+def test_activation_flops_per_value(function):
+    row = run([2, 3, 3], {"type": "activation", "function": function}).layers[0]
+    assert row.flops == ACTIVATION_FLOPS[function] * 18
+    assert row.params == row.macs == row.connections == 0
+
+
+def test_fused_activation_adds_flops_only():
+    plain = run([1, 6, 6], {"type": "conv", "out_channels": 2, "kernel_size": 3}).layers[0]
+    fused = run([1, 6, 6], {"type": "conv", "out_channels": 2, "kernel_size": 3,
+                            "activation": "relu"}).layers[0]  # fmt: skip
+    assert fused.flops - plain.flops == 2 * 16
+    assert (fused.params, fused.macs) == (plain.params, plain.macs)
+    # FLOPs of a conv: 2 per MAC plus one bias add per output value.
+    assert plain.flops == 2 * plain.macs + 2 * 16
+
+
+def test_batchnorm_params_and_buffers():
+    row = run([64, 8, 8], {"type": "batchnorm"}).layers[0]
+    assert (row.params, row.buffers) == (128, 128)
+    assert row.flops == 2 * 64 * 64
+
+
+def test_dropout_and_shuffle_are_free():
+    report = run([6, 4, 4], {"type": "dropout", "p": 0.5},
+                 {"type": "channel_shuffle", "groups": 3})  # fmt: skip
+    assert report.totals.flops == report.totals.params == 0
+    with pytest.raises(ConvCalcError, match="not divisible by groups 4"):
+        run([6, 4, 4], {"type": "channel_shuffle", "groups": 4})
+
+
+def test_pad_layer():
+    row = run([1, 5, 5], {"type": "pad", "padding": [[1, 2], 0]}).layers[0]
+    assert row.output_shape == (1, 8, 5)
+    assert row.effective_padding == (1, 0)
+
+
+def test_add_and_concat():
+    report = run(
+        [4, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "b", "type": "conv", "out_channels": 4, "kernel_size": 1, "inputs": ["input"]},
+        {"name": "sum", "type": "add", "inputs": ["a", "b", "input"]},
+        {"name": "cat", "type": "concat", "inputs": ["sum", "a"]},
+    )
+    by_name = {row.name: row for row in report.layers}
+    assert by_name["sum"].output_shape == (4, 8, 8)
+    assert by_name["sum"].flops == 2 * 256
+    assert by_name["cat"].output_shape == (8, 8, 8)
+    # Union of fields: the 3x3 branch dominates the 1x1 and the identity.
+    assert by_name["sum"].receptive_field == (3, 3)
+    assert by_name["sum"].effective_padding == (1, 1)
+    with pytest.raises(ConvCalcError, match="shapes differ"):
+        run([4, 8, 8], {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3},
+            {"type": "add", "inputs": ["a", "input"]})  # fmt: skip
+
+
+def test_flatten_then_dense_sees_whole_input():
+    report = run([1, 6, 6], {"type": "conv", "out_channels": 2, "kernel_size": 3},
+                 {"type": "flatten"}, {"type": "dense", "out_features": 3})  # fmt: skip
+    assert report.layers[-1].receptive_field == (6, 6)

@@ -1,0 +1,101 @@
+"""Transposed conv, upsample and max_unpool: sizes, costs and fractional fields."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from convcalc.errors import ConvCalcError
+from tests.conftest import run
+
+
+@pytest.mark.parametrize(("stride", "size"), [(1, 4), (2, 5)])
+def test_transposed_conv_seed_examples(stride, size):
+    # Seed 004: a 3x3 transposed conv maps 2x2 to 4x4, and to 5x5 with zeros inserted.
+    report = run([1, 2, 2], {"type": "conv_transpose", "out_channels": 1, "kernel_size": 3,
+                             "stride": stride, "bias": False})  # fmt: skip
+    row = report.layers[0]
+    assert row.output_shape == (1, size, size)
+    # Every (input value, tap) pair lands inside the output: 4 inputs x 9 taps.
+    assert row.macs == row.connections == 4 * 9
+
+
+def test_transposed_conv_formula_and_params():
+    # out = (in-1)*s - 2p + d(k-1) + output_padding + 1; weight in x out/groups x k x k.
+    row = run([8, 7, 7], {"type": "conv_transpose", "out_channels": 4, "kernel_size": 4,
+                          "stride": 2, "padding": 1, "output_padding": 1,
+                          "groups": 2})  # fmt: skip
+    row = row.layers[0]
+    assert row.output_shape == (4, 15, 15)
+    assert row.params == 8 * 2 * 16 + 4
+    assert row.macs == 8 * 49 * 2 * 16
+    assert row.effective_stride == (Fraction(1, 2),) * 2
+
+
+def test_transposed_conv_padding_taps_not_connections():
+    # k=3, s=1, p=1 on 3 positions: output o reads inputs o-1..o+1 that exist: 2+3+2.
+    row = run([1, 3], {"type": "conv_transpose", "out_channels": 1, "kernel_size": 3,
+                       "padding": 1, "bias": False}).layers[0]  # fmt: skip
+    assert row.output_shape == (1, 3)
+    assert row.connections == 7
+    assert row.macs == 9
+
+
+def test_checkerboard_note():
+    report = run([1, 4, 4], {"type": "conv_transpose", "out_channels": 1, "kernel_size": 3,
+                             "stride": 2})  # fmt: skip
+    assert any("checkerboard" in note for _, note in report.notes)
+
+
+def test_output_padding_bound():
+    with pytest.raises(ConvCalcError, match="output_padding"):
+        run([1, 4], {"type": "conv_transpose", "out_channels": 1, "kernel_size": 3,
+                     "stride": 2, "output_padding": 2})  # fmt: skip
+
+
+def test_bilinear_upsample():
+    row = run([3, 4, 4], {"type": "upsample", "scale_factor": 2, "mode": "bilinear"}).layers[0]
+    assert row.output_shape == (3, 8, 8)
+    assert row.params == 0
+    # Each output blends 4 inputs with 3 lerps of 3 FLOPs.
+    assert row.flops == 3 * 64 * 9
+    # align_corners=False, scale 2: src = o/2 - 1/4, clamped at 0; the first output and
+    # the last reads only one input along a dim, the others two: 1+2*6+1 = 14 per dim.
+    assert row.connections == 3 * 14 * 14
+    # The field of an output: 2 input positions at stride 1/2, starting 1/4 before it.
+    assert row.receptive_field == (2, 2)
+    assert row.effective_stride == (Fraction(1, 2),) * 2
+    assert row.effective_padding == (Fraction(1, 4),) * 2
+
+
+def test_upsample_to_size_and_mode_rank():
+    row = run([1, 5, 5], {"type": "upsample", "size": [9, 7], "mode": "bicubic",
+                          "align_corners": True}).layers[0]  # fmt: skip
+    assert row.output_shape == (1, 9, 7)
+    with pytest.raises(ConvCalcError, match="bilinear is for 2-d"):
+        run([1, 5], {"type": "upsample", "scale_factor": 2, "mode": "bilinear"})
+    with pytest.raises(ConvCalcError, match="exactly one"):
+        run([1, 5], {"type": "upsample"})
+
+
+def test_max_unpool_restores_pool_input():
+    # Seed 000: unpooling puts each max back at its stored index; SegNet's decoder.
+    report = run(
+        [4, 9, 9],
+        {"name": "pool", "type": "max_pool", "kernel_size": 2},
+        {"type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "max_unpool", "of": "pool", "output_size": [9, 9]},
+    )
+    assert report.layers[-1].output_shape == (4, 9, 9)
+    assert report.layers[-1].params == 0
+    default = run([4, 9, 9], {"name": "pool", "type": "max_pool", "kernel_size": 2},
+                  {"type": "max_unpool", "of": "pool"})  # fmt: skip
+    assert default.layers[-1].output_shape == (4, 8, 8)
+    assert any("output_size" in note for _, note in default.notes)
+
+
+def test_max_unpool_needs_a_max_pool():
+    with pytest.raises(ConvCalcError, match="not an earlier max_pool"):
+        run([1, 8, 8], {"name": "pool", "type": "avg_pool", "kernel_size": 2},
+            {"type": "max_unpool", "of": "pool"})  # fmt: skip
