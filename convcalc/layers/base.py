@@ -231,13 +231,17 @@ def by_dims(found: list[tuple[int, str]]) -> list[str]:
 
 
 def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> list[str]:
-    """Non-fatal oddities of a sliding window: rows or columns the stride never reads."""
+    """Non-fatal oddities of a sliding window: trailing rows or columns the stride never reads.
+
+    Only for windows that tile their input (extent >= stride): a 1x1 stride-2 conv skips
+    every other position by design, the last one included.
+    """
     found = []
     for axis, (window, size, out_size) in enumerate(
         zip(windows, shape.spatial, out.spatial, strict=True)
     ):
         dropped = window.dropped(size, out_size)
-        if dropped:
+        if dropped and window.extent >= window.stride:
             found.append(
                 (
                     axis,

@@ -20,6 +20,7 @@ from convcalc.layers.base import (
     window_steps,
     windowed_output,
 )
+from convcalc.layers.elementwise import Function, activation_flops
 
 
 class _Pool(Layer):
@@ -106,6 +107,7 @@ class Subsample(Layer):
     type: Literal["subsample"] = "subsample"
     kernel_size: SizeArg
     stride: SizeArg | None = None
+    activation: Function | None = None  # LeNet-5's units squash their result
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
@@ -115,7 +117,8 @@ class Subsample(Layer):
         cost = Cost(
             params=2 * shape.channels,
             # k-1 additions, one multiply, one bias add per output value.
-            flops=(window_size(windows) + 1) * out.numel,
+            flops=(window_size(windows) + 1) * out.numel
+            + activation_flops(self.activation, out.numel),
             connections=shape.channels * real_taps(shape, windows, out) + out.numel,
         )
         return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))

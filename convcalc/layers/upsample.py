@@ -19,9 +19,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
-def source_taps(
-    size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool
-) -> int:
+def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool) -> int:
     """Input positions that weigh on each output position, summed along one dim.
 
     PyTorch's source index: o*ratio with align_corners, else (o + 0.5)*ratio - 0.5 (clamped
