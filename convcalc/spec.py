@@ -182,7 +182,7 @@ class _Expansion:
                 if local in names:
                     raise ConvCalcError(f"{local!r} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat")
-                sources = self._inputs(raw, names, raws[position:], previous)
+                sources = self._inputs(raw, names, raws, position, previous)
                 if raw.get("type") == "block":
                     previous = self._block(raw, local, sources, names, prefix, args, stack, repeat)
                 else:
@@ -193,14 +193,14 @@ class _Expansion:
         return previous
 
     def _inputs(
-        self, raw: dict, names: dict[str, str], later: list[Any], previous: str
+        self, raw: dict, names: dict[str, str], raws: list[Any], position: int, previous: str
     ) -> list[str]:
         given = raw.pop("inputs", None)
         if given is None:
             return [previous]
         if not isinstance(given, list) or not all(isinstance(name, str) for name in given):
             raise ConvCalcError("a list of earlier layer names", field="inputs")
-        return [_resolve(name, names, later, "inputs") for name in given]
+        return [_resolve(name, names, raws, position, "inputs") for name in given]
 
     def _plain(
         self,
@@ -215,7 +215,7 @@ class _Expansion:
         cls, _ = layer_class(raw.get("type"))
         for reference in cls.references:
             if isinstance(raw.get(reference), str):
-                raw[reference] = _resolve(raw[reference], names, [], reference)
+                raw[reference] = _resolve(raw[reference], names, [], 0, reference)
         for copy in range(repeat):
             name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
             self._append({**raw, "name": name, "inputs": sources}, line)
@@ -279,10 +279,13 @@ class _Expansion:
         self.layers.append((raw, line))
 
 
-def _resolve(name: str, names: dict[str, str], later: list[Any], field_name: str) -> str:
+def _resolve(
+    name: str, names: dict[str, str], raws: list[Any], position: int, field_name: str
+) -> str:
+    """The global name of `name` as seen from layer `position` (1-based) of `raws`."""
     if name in names:
         return names[name]
-    if any(isinstance(raw, dict) and raw.get("name") == name for raw in later):
+    if any(isinstance(raw, dict) and raw.get("name") == name for raw in raws[position:]):
         raise ConvCalcError(
             f"{name!r} comes later: inputs must name earlier layers (no cycles)", field=field_name
         )
