@@ -32,6 +32,14 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_INVALID)
 
 
+def check_format(output_format: str, known: tuple[str, ...]) -> None:
+    """Refuse a --format the command does not write."""
+    if output_format not in known:
+        raise ConvCalcError(
+            f"unknown format {output_format!r} (known: {', '.join(known)})", field="--format"
+        )
+
+
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     """'3x224x224' -> (3, 224, 224)."""
     if text is None:
@@ -84,11 +92,7 @@ def shapes(
     from convcalc.analysis import analyze_path
 
     try:
-        if output_format not in render.FORMATS:
-            raise ConvCalcError(
-                f"unknown format {output_format!r} (known: {', '.join(render.FORMATS)})",
-                field="--format",
-            )
+        check_format(output_format, render.FORMATS)
         chosen = render.parse_columns(columns)
         override = parse_input_shape(input_shape)
     except ConvCalcError as error:
@@ -114,6 +118,66 @@ def shapes(
         typer.echo(render.render_markdown(reports, chosen))
     else:
         sys.stdout.write(render.render_csv(reports, chosen))
+
+
+@app.command()
+def compare(
+    candidates: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="A vs B [vs C ...]",
+            help="Kernel stacks (5x5, 3x3x2, 3x1 + 1x3, dw3x3 + 1x1c128, 3x3s2d2g4) or two spec"
+            " files (.yaml, .yml, .json), separated by `vs`.",
+        ),
+    ],
+    dims: Annotated[
+        int | None, typer.Option(min=1, max=3, help="Spatial dims of a kernel (default 2).")
+    ] = None,
+    in_channels: Annotated[
+        int | None, typer.Option(min=1, help="Channels into the first layer (default 64).")
+    ] = None,
+    out_channels: Annotated[
+        int | None, typer.Option(min=1, help="Channels out of every conv without cN (default 64).")
+    ] = None,
+    channels: Annotated[
+        int | None, typer.Option(min=1, help="Both --in-channels and --out-channels.")
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Input size (56 or 56x56): exact totals. Default: MACs per output position.",
+        ),
+    ] = None,
+    padding: Annotated[
+        str | None, typer.Option(help="valid (default) or same, with --size.")
+    ] = None,
+    bias: Annotated[
+        bool | None, typer.Option("--bias/--no-bias", help="Count biases (default: no).")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Compare kernel stacks (3x3 + 3x3 vs 5x5), or two spec files layer by layer."""
+    from convcalc import render
+    from convcalc.compare import compare as compare_candidates
+
+    try:
+        check_format(output_format, render.COMPARE_FORMATS)
+        comparison = compare_candidates(
+            candidates,
+            dims=dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            channels=channels,
+            size=size,
+            padding=padding,
+            bias=bias,
+        )
+    except ConvCalcError as error:
+        raise fail(str(error)) from None
+    if output_format == "json":
+        typer.echo(render.render_comparison_json(comparison))
+    else:
+        render.print_comparison(comparison)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convcalc.analysis import Report, Row
+from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures, relative
 from convcalc.errors import ConvCalcError
 
 FORMATS = ("table", "json", "markdown", "csv")
@@ -277,3 +278,227 @@ def _part_cells(part, columns: tuple[str, ...]) -> list[str]:
         "connections": human(part.cost.connections),
     }
     return [cells.get(key, "") for key in columns]
+
+
+# `convcalc compare`: kernel stacks or spec files side by side.
+
+COMPARE_FORMATS = ("table", "json")
+ARROW = "→"
+# The whole-network figures shown side by side for spec files: label, Totals field, bytes.
+SIDE_BY_SIDE = (
+    ("params", "params", False),
+    ("MACs", "macs", False),
+    ("FLOPs", "flops", False),
+    ("peak activation memory", "peak_activation_bytes", True),
+    ("model size", "model_bytes", True),
+)
+
+
+def percent(change: Fraction | None) -> str:
+    """-7/25 -> '-28%': an exact relative change rounded half away from zero; None -> 'n/a'."""
+    if change is None:
+        return "n/a"
+    whole = int(abs(change) * 100 + Fraction(1, 2))
+    if whole == 0:
+        return "0%"
+    return f"{'-' if change < 0 else '+'}{whole}%"
+
+
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    """(128, None, None) -> '128x?x?': '?' for a size that depends on the input."""
+    return "x".join("?" if size is None else str(size) for size in shape)
+
+
+def verdict_lines(comparison: Comparison) -> list[str]:
+    """One sentence per receptive field that two or more candidates share."""
+    if not comparison.verdict:
+        return ["no two candidates share a receptive field, so none is cheapest at equal field"]
+    lines = []
+    for found in comparison.verdict:
+        field = per_dim(found.receptive_field)
+        if found.macs_change == 0 and found.params_change == 0:
+            lines.append(f"receptive field {field}: the candidates cost the same")
+        else:
+            lines.append(
+                f"receptive field {field}: {found.label} is cheapest, MACs"
+                f" {percent(found.macs_change)} and params {percent(found.params_change)}"
+                f" against {found.against}"
+            )
+    return lines
+
+
+def comparison_to_dict(comparison: Comparison) -> dict:
+    """The JSON object of a comparison (keys are a contract: scripts depend on them)."""
+    data = {
+        "macs_per_output_position": comparison.per_output_position,
+        "candidates": [
+            _candidate_dict(candidate, with_totals=comparison.diff is not None)
+            for candidate in comparison.candidates
+        ],
+        "verdict": [
+            {
+                "receptive_field": [exact(value) for value in found.receptive_field],
+                "cheapest": found.label,
+                "against": found.against,
+                "macs_change": percent(found.macs_change),
+                "params_change": percent(found.params_change),
+            }
+            for found in comparison.verdict
+        ],
+    }
+    if comparison.diff is not None:
+        data["diff"] = [
+            {
+                "name": change.name,
+                "change": change.change,
+                "before": _figures_dict(change.before),
+                "after": _figures_dict(change.after),
+            }
+            for change in comparison.diff
+        ]
+    return data
+
+
+def render_comparison_json(comparison: Comparison) -> str:
+    """The comparison as indented JSON."""
+    return json.dumps(comparison_to_dict(comparison), indent=2)
+
+
+def print_comparison(comparison: Comparison) -> None:
+    """Rich tables: the candidates (stacks) or the totals and the layer diff (spec files)."""
+    import sys
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    if comparison.diff is None:
+        console.print(_candidates_table(comparison))
+    else:
+        console.print(_side_by_side_table(comparison.candidates))
+        console.print(_diff_table(comparison.diff) if comparison.diff else "no layer changed")
+    for candidate in comparison.candidates:
+        for layer, note in candidate.report.notes:
+            console.print(
+                Text.assemble(("note", "yellow"), f": {candidate.label}: {layer}: {note}")
+            )
+    for line in verdict_lines(comparison):
+        console.print(Text.assemble(("verdict", "bold"), f": {line}"))
+
+
+def _candidate_dict(candidate: Candidate, with_totals: bool) -> dict:
+    data = {
+        "label": candidate.label,
+        "layers": candidate.layers,
+        "params": candidate.params,
+        "macs": candidate.macs,
+        "receptive_field": [exact(value) for value in candidate.receptive_field],
+        "output_shape": list(candidate.output_shape),
+        "nonlinearities": candidate.nonlinearities,
+        "params_vs_first": percent(candidate.params_change),
+        "macs_vs_first": percent(candidate.macs_change),
+        "notes": [f"{layer}: {note}" for layer, note in candidate.report.notes],
+    }
+    if with_totals:
+        # A spec file: its whole-network totals, as `shapes` gives them.
+        data["totals"] = to_dict(candidate.report)["totals"]
+    return data
+
+
+def _figures_dict(figures: LayerFigures | None) -> dict | None:
+    if figures is None:
+        return None
+    return {
+        "type": figures.type,
+        "output_shape": list(figures.output_shape),
+        "params": figures.params,
+        "macs": figures.macs,
+        "output_bytes": figures.output_bytes,
+        "receptive_field": [exact(value) for value in figures.receptive_field],
+    }
+
+
+def _candidates_table(comparison: Comparison):
+    from rich.table import Table
+
+    first = comparison.candidates[0].report
+    if comparison.per_output_position:
+        title = (
+            f"{first.input[0]} input channels; MACs per output position of the last layer,"
+            " for a large input (give --size for totals)"
+        )
+    else:
+        title = f"input {'x'.join(map(str, first.input))}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("candidate")
+    for header in ("layers", "params", "MACs", "RF", "output", "nonlinearities"):
+        table.add_column(header, justify="left" if header in ("RF", "output") else "right")
+    table.add_column("params vs first", justify="right")
+    table.add_column("MACs vs first", justify="right")
+    for candidate in comparison.candidates:
+        table.add_row(
+            candidate.label,
+            str(candidate.layers),
+            f"{candidate.params:,}",
+            f"{candidate.macs:,}",
+            per_dim(candidate.receptive_field),
+            shape_text(candidate.output_shape),
+            str(candidate.nonlinearities),
+            percent(candidate.params_change),
+            percent(candidate.macs_change),
+        )
+    return table
+
+
+def _side_by_side_table(candidates: list[Candidate]):
+    from rich.table import Table
+
+    first, last = candidates[0], candidates[-1]
+    table = Table(title=f"{first.label} vs {last.label}", title_justify="left")
+    table.add_column("")
+    for candidate in candidates:
+        table.add_column(candidate.label, justify="right")
+    table.add_column("change", justify="right")
+    table.add_row(
+        "layers",
+        *(str(candidate.layers) for candidate in candidates),
+        f"{last.layers - first.layers:+}",
+    )
+    for label, key, binary in SIDE_BY_SIDE:
+        values = [getattr(candidate.report.totals, key) for candidate in candidates]
+        texts = [human(value, True) if binary else f"{value:,}" for value in values]
+        table.add_row(label, *texts, percent(relative(values[-1], values[0])))
+    table.add_row(
+        "receptive field", *(per_dim(candidate.receptive_field) for candidate in candidates), ""
+    )
+    table.add_row("output", *(shape_text(candidate.output_shape) for candidate in candidates), "")
+    return table
+
+
+def _diff_table(diff: list[LayerChange]):
+    from rich.table import Table
+
+    table = Table(title="layers added, removed or changed", title_justify="left")
+    for header in ("change", "layer", "type", "output", "params", "MACs", "memory", "RF"):
+        table.add_column(
+            header, justify="right" if header in ("params", "MACs", "memory") else "left"
+        )
+    texts = (
+        ("type", str),
+        ("output_shape", per_dim),
+        ("params", lambda value: f"{value:,}"),
+        ("macs", lambda value: f"{value:,}"),
+        ("output_bytes", lambda value: human(value, True)),
+        ("receptive_field", per_dim),
+    )
+    for change in diff:
+        cells = [change.change, change.name]
+        for key, text in texts:
+            before = text(getattr(change.before, key)) if change.before else None
+            after = text(getattr(change.after, key)) if change.after else None
+            if before is None or after is None or before == after:
+                cells.append(after if after is not None else before)
+            else:
+                cells.append(f"{before} {ARROW} {after}")
+        table.add_row(*cells)
+    return table
