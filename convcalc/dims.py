@@ -25,11 +25,50 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def count_in_range(count: int, stride: int, offset: int, limit: int) -> int:
-    """How many i in [0, count) have 0 <= i*stride + offset < limit."""
-    low = max(0, ceil_div(-offset, stride))
-    high = min(count - 1, (limit - 1 - offset) // stride)
-    return max(0, high - low + 1)
+def floor_sum(count: int, divisor: int, slope: int, offset: int) -> int:
+    """Sum of floor((slope*i + offset) / divisor) for i in [0, count), in O(log) steps.
+
+    The Euclidean-like reduction of AtCoder Library's floor_sum; divisor >= 1.
+    """
+    total = 0
+    if slope < 0 or slope >= divisor:
+        total += count * (count - 1) // 2 * (slope // divisor)
+        slope %= divisor
+    if offset < 0 or offset >= divisor:
+        total += count * (offset // divisor)
+        offset %= divisor
+    while True:
+        if slope >= divisor:
+            total += count * (count - 1) // 2 * (slope // divisor)
+            slope %= divisor
+        if offset >= divisor:
+            total += count * (offset // divisor)
+            offset %= divisor
+        top = slope * count + offset
+        if top < divisor:
+            return total
+        count, offset = top // divisor, top % divisor
+        divisor, slope = slope, divisor
+
+
+def lattice_pairs(positions: int, taps: int, stride: int, spacing: int, low: int, high: int) -> int:
+    """How many (p, t) in [0, positions) x [0, taps) have low <= p*stride + t*spacing <= high.
+
+    Counts the (output position, kernel tap) pairs of a window that land on real input, in
+    closed form, so a spec's sizes cannot make it slow.
+    """
+
+    def at_most(bound: int) -> int:
+        # For each p, the taps with t*spacing <= bound - p*stride: a count falling with p,
+        # all `taps` of them up to p_full, then floor(...) + 1 until it reaches 0.
+        full = min(max((bound - (taps - 1) * spacing) // stride + 1, 0), positions)
+        some = min(max(bound // stride + 1, 0), positions)
+        partial = some - full
+        if partial <= 0:
+            return full * taps
+        return full * taps + floor_sum(partial, spacing, -stride, bound - full * stride) + partial
+
+    return at_most(high) - at_most(low - 1)
 
 
 @dataclass(frozen=True)
@@ -68,9 +107,13 @@ class Window:
 
     def real_taps(self, size: int, out: int) -> int:
         """Kernel taps that land on real input (not padding), summed over the output positions."""
-        return sum(
-            count_in_range(out, self.stride, tap * self.dilation - self.pad_before, size)
-            for tap in range(self.kernel)
+        return lattice_pairs(
+            out,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.pad_before,
+            size - 1 + self.pad_before,
         )
 
     def dropped(self, size: int, out: int) -> int:
@@ -92,9 +135,13 @@ def transposed_output_size(size: int, window: Window, output_padding: int = 0) -
 
 def transposed_real_taps(size: int, window: Window, out: int) -> int:
     """(input value, tap) pairs of a transposed window whose product lands inside the output."""
-    return sum(
-        count_in_range(size, window.stride, tap * window.dilation - window.pad_before, out)
-        for tap in range(window.kernel)
+    return lattice_pairs(
+        size,
+        window.kernel,
+        window.stride,
+        window.dilation,
+        window.pad_before,
+        out - 1 + window.pad_before,
     )
 
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convcalc.dims import Window, adaptive_bounds, same_padding, transposed_output_size
+from convcalc.dims import (
+    Window,
+    adaptive_bounds,
+    floor_sum,
+    same_padding,
+    transposed_output_size,
+    transposed_real_taps,
+)
 
 
 def brute_force_output(size: int, window: Window) -> int:
@@ -129,3 +136,32 @@ def test_adaptive_windows_cover_the_input(size, out):
     assert all(start < end for start, end in bounds)
     # Consecutive windows leave no gap (they may overlap when out > size).
     assert all(nxt[0] <= cur[1] for cur, nxt in zip(bounds, bounds[1:], strict=False))
+
+
+@given(
+    count=st.integers(0, 30),
+    divisor=st.integers(1, 12),
+    slope=st.integers(-20, 20),
+    offset=st.integers(-50, 50),
+)
+def test_floor_sum_matches_the_loop(count, divisor, slope, offset):
+    expected = sum((slope * i + offset) // divisor for i in range(count))
+    assert floor_sum(count, divisor, slope, offset) == expected
+
+
+@given(size=st.integers(1, 30), window=windows, out=st.integers(1, 30))
+def test_transposed_pairs_count_landing_taps(size, window, out):
+    expected = sum(
+        1
+        for position in range(size)
+        for tap in range(window.kernel)
+        if 0 <= position * window.stride - window.pad_before + tap * window.dilation < out
+    )
+    assert transposed_real_taps(size, window, out) == expected
+
+
+def test_huge_windows_are_counted_in_closed_form():
+    # A billion taps over a billion positions: counted without walking them.
+    window = Window(10**9, 1, 10**9 - 1, 10**9 - 1)
+    size = 10**9
+    assert window.real_taps(size, window.output_size(size)) == size * size
