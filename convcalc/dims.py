@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# The largest spatial size (input, output, kernel or padding) a spec may state or reach:
+# it bounds the per-position loops of interpolation and adaptive pooling.
+MAX_SPATIAL = 2**20
+
 
 def ceil_div(numerator: int, denominator: int) -> int:
     """Ceiling of numerator / denominator for positive denominators."""

@@ -43,8 +43,8 @@ class ConvCalcError(Exception):
 
     def __str__(self) -> str:
         where = []
-        if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.file or self.line:
+            where.append(":".join(str(part) for part in (self.file, self.line) if part))
         if self.layer_index is not None or self.layer_name:
             label = "layer"
             if self.layer_index is not None:

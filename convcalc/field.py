@@ -76,15 +76,22 @@ class DimField:
             and step.kernel.denominator == 1
             and self.stride.denominator == 1
         ):
-            taps = step.taps if step.taps is not None else range(int(step.kernel))
-            pieces = _merge(
-                (start + tap * int(self.stride), end + tap * int(self.stride))
-                for tap in taps
-                for start, end in self.pieces
-            )
+            pieces = _spread(self.pieces, step, int(self.stride))
         return DimField(
             size, self.stride * step.stride, self.padding + step.padding * self.stride, pieces
         )
+
+
+def _spread(pieces: Intervals, step: Step, jump: int) -> Intervals | None:
+    """The pieces of a field seen through each tap of a step, `jump` input positions apart."""
+    taps = step.taps if step.taps is not None else range(int(step.kernel))
+    spacing = (taps[1] - taps[0]) * jump if len(taps) > 1 else 0
+    if len(pieces) == 1 and spacing <= pieces[0][1] - pieces[0][0] + 1:
+        # A dense field stays dense when the copies overlap or touch: no need to list them.
+        return ((pieces[0][0], pieces[0][1] + taps[-1] * jump),)
+    if len(taps) * len(pieces) > 8 * MAX_PIECES:
+        return None
+    return _merge((start + tap * jump, end + tap * jump) for tap in taps for start, end in pieces)
 
 
 def input_field(dims: int) -> tuple[DimField, ...]:

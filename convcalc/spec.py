@@ -17,13 +17,15 @@ import yaml
 from pydantic import ValidationError
 
 from convcalc import expr
+from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.layers import LAYER_TYPES
 from convcalc.layers.base import Layer, Shape
 
 MAX_FILE_BYTES = 10 * 2**20
 MAX_LAYERS = 20_000
-MAX_SIZE = 2**31  # any one channel count or spatial size
+MAX_SIZE = 2**31  # any one count a spec states
+MAX_NODES = 1_000_000  # values in a parsed spec, YAML aliases expanded
 
 # Bytes per value of each dtype, for the memory figures.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -72,7 +74,26 @@ def load_path(path: str | Path) -> Network:
 def load_text(text: str, json_format: bool = False, name: str = "network") -> Network:
     """Parse and validate spec text."""
     document = _parse_json(text) if json_format else _parse_yaml(text)
+    _check_size(document)
     return build(document, default_name=name)
+
+
+def _check_size(document: Any) -> None:
+    """Refuse a document of more than MAX_NODES values, counting YAML aliases expanded.
+
+    Aliases let a few lines stand for an exponential number of values ("billion laughs");
+    everything after parsing walks the expanded tree, so it is bounded here, early.
+    """
+    pending, seen = [document], 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConvCalcError(f"more than {MAX_NODES} values (YAML aliases expanded)")
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 def build(document: Any, default_name: str = "network") -> Network:
@@ -112,8 +133,8 @@ def parse_input(value: Any) -> Shape:
     """`[channels, *spatial]` with 0 to 3 spatial dims."""
     if not isinstance(value, list) or not 1 <= len(value) <= 4:
         raise ConvCalcError("[channels, *spatial] with up to 3 spatial dims", field="input")
-    sizes = [_positive(size, "input") for size in value]
-    return Shape(sizes[0], tuple(sizes[1:]))
+    channels = _positive(value[0], "input")
+    return Shape(channels, tuple(_positive(size, "input", MAX_SPATIAL) for size in value[1:]))
 
 
 def validate_layer(raw: dict, index: int, line: int | None = None) -> Layer:
@@ -181,14 +202,15 @@ class _Expansion:
                     raise ConvCalcError("a non-empty string without dots", field="name")
                 if local in names:
                     raise ConvCalcError(f"{local!r} names two layers", field="name")
-                repeat = _positive(raw.pop("repeat", 1), "repeat")
+                repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
                 sources = self._inputs(raw, names, raws, position, previous)
                 if raw.get("type") == "block":
                     previous = self._block(raw, local, sources, names, prefix, args, stack, repeat)
                 else:
                     previous = self._plain(raw, local, sources, names, prefix, repeat, line)
             except ConvCalcError as error:
-                raise error.add_context(layer_index=index, layer_name=local, line=line) from None
+                shown = f"{prefix}{local}" if isinstance(local, str) else None
+                raise error.add_context(layer_index=index, layer_name=shown, line=line) from None
             names[local] = previous
         return previous
 
@@ -198,8 +220,8 @@ class _Expansion:
         given = raw.pop("inputs", None)
         if given is None:
             return [previous]
-        if not isinstance(given, list) or not all(isinstance(name, str) for name in given):
-            raise ConvCalcError("a list of earlier layer names", field="inputs")
+        if not isinstance(given, list) or not given or not all(isinstance(n, str) for n in given):
+            raise ConvCalcError("a non-empty list of earlier layer names", field="inputs")
         return [_resolve(name, names, raws, position, "inputs") for name in given]
 
     def _plain(
@@ -262,6 +284,8 @@ class _Expansion:
                 )
         block_args = {**defaults, **given}
         body = _layer_list(definition.get("layers"), f"blocks.{use}.layers")
+        if not body:
+            raise ConvCalcError(f"block {use!r} has no layers", field="use")
         previous = sources[0]
         for copy in range(repeat):
             inner = f"{prefix}{local}." + (f"{copy}." if repeat > 1 else "")
@@ -293,14 +317,17 @@ def _resolve(
     raise ConvCalcError(f"unknown layer {name!r} (visible here: {visible})", field=field_name)
 
 
-def _substitute(value: Any, args: dict[str, Any]) -> Any:
+def _substitute(value: Any, args: dict[str, Any], field_name: str | None = None) -> Any:
     """A copy of `value` with every `${...}` string evaluated over `args`."""
     if expr.is_expression(value):
-        return expr.evaluate(value, args)
+        try:
+            return expr.evaluate(value, args)
+        except ConvCalcError as error:
+            raise error.add_context(field=field_name) from None
     if isinstance(value, dict):
-        return {key: _substitute(item, args) for key, item in value.items()}
+        return {key: _substitute(item, args, field_name or str(key)) for key, item in value.items()}
     if isinstance(value, list):
-        return [_substitute(item, args) for item in value]
+        return [_substitute(item, args, field_name) for item in value]
     return value
 
 
@@ -316,7 +343,8 @@ def _pydantic_error(error: ValidationError) -> ConvCalcError:
     elif first["type"] == "missing":
         message = "missing"
     elif "input" in first and first["type"] != "missing":
-        message = f"{message}, got {first['input']!r}"
+        shown = repr(first["input"])
+        message = f"{message}, got {shown if len(shown) <= 40 else shown[:37] + '...'}"
     more = len(error.errors()) - 1
     if more and first["type"] not in ("extra_forbidden", "missing"):
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
@@ -329,9 +357,9 @@ def _layer_list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _positive(value: Any, field_name: str) -> int:
-    if type(value) is not int or not 1 <= value <= MAX_SIZE:
-        raise ConvCalcError(f"a whole number from 1 to {MAX_SIZE}, got {value!r}", field=field_name)
+def _positive(value: Any, field_name: str, limit: int = MAX_SIZE) -> int:
+    if type(value) is not int or not 1 <= value <= limit:
+        raise ConvCalcError(f"a whole number from 1 to {limit}, got {value!r}", field=field_name)
     return value
 
 
@@ -358,16 +386,24 @@ class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _MarkedDict:
+    # Keys written twice are refused; keys brought in by a `<<:` merge may be overridden.
+    written: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            raise ConvCalcError("a key must be a string", line=key_node.start_mark.line + 1)
+        if key in written:
+            raise ConvCalcError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        written.add(key)
     loader.flatten_mapping(node)
     mapping = _MarkedDict()
     mapping.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise ConvCalcError(f"line {key_node.start_mark.line + 1}: a key must be a string")
-        if key in mapping:
-            raise ConvCalcError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping[loader.construct_object(key_node, deep=True)] = loader.construct_object(
+            value_node, deep=True
+        )
     return mapping
 
 
@@ -380,9 +416,8 @@ def _parse_yaml(text: str) -> Any:
         return loader.get_single_data()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConvCalcError(f"invalid YAML: {where}{problem}") from None
+        raise ConvCalcError(f"invalid YAML: {problem}", line=mark and mark.line + 1) from None
     finally:
         loader.dispose()
 
@@ -399,4 +434,4 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as error:
-        raise ConvCalcError(f"invalid JSON: line {error.lineno}: {error.msg}") from None
+        raise ConvCalcError(f"invalid JSON: {error.msg}", line=error.lineno) from None

@@ -77,3 +77,12 @@ def test_adaptive_pool_windows():
     assert row.output_shape == (1, 4)
     assert row.connections == 12
     assert row.flops == 12 - 4
+
+
+def test_ceil_mode_window_may_exceed_a_small_input():
+    # PyTorch: MaxPool1d(2, 2, ceil_mode=True) on one position gives one output.
+    row = run([1, 1], {"type": "max_pool", "kernel_size": 2, "ceil_mode": True}).layers[0]
+    assert row.output_shape == (1, 1)
+    assert row.connections == 1
+    with pytest.raises(ConvCalcError, match="below size 1"):
+        run([1, 1], {"type": "max_pool", "kernel_size": 5, "stride": 2, "ceil_mode": True})
