@@ -7,23 +7,45 @@ and exit code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from convcalc import __version__
 from convcalc.errors import ConvCalcError
 
+EXIT_INVALID = 2
+DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+class OneLineErrors(TyperGroup):
+    """Typer's group, with a malformed call (unknown option, bad value, missing argument)
+    reported as one `error:` line and exit code 2, like a bad spec, not a usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except Exception as error:
+            # Click's usage exceptions (vendored by recent Typer) all carry these two.
+            if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+                raise
+            typer.echo(f"error: {error.format_message()}", err=True)
+            result = EXIT_INVALID
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Shapes, costs and receptive fields of convolutional networks, from a YAML/JSON spec.",
 )
-
-EXIT_INVALID = 2
 
 
 def fail(message: str) -> typer.Exit:
@@ -45,7 +67,7 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     parts = text.lower().replace(",", "x").split("x")
-    if not 2 <= len(parts) <= 4 or not all(part.isdigit() and int(part) > 0 for part in parts):
+    if not 2 <= len(parts) <= 4 or not all(DIGITS.fullmatch(part) and int(part) for part in parts):
         raise ConvCalcError(
             f"{text!r} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224", field="--input"
         )

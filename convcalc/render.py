@@ -109,6 +109,8 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     if not text:
         return DEFAULT_COLUMNS
     keys = tuple(key.strip().lower() for key in text.split(",") if key.strip())
+    if not keys:
+        raise ConvCalcError("no columns named", field="--columns")
     for key in keys:
         if key not in COLUMNS:
             raise ConvCalcError(
