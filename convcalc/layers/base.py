@@ -16,10 +16,11 @@ from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(ge=1, le=2**31)]  # channels, features, groups
+SpatialInt = Annotated[int, Field(ge=1, le=dimension.MAX_SPATIAL)]  # kernels, strides, sizes
+NonNegativeInt = Annotated[int, Field(ge=0, le=dimension.MAX_SPATIAL)]  # paddings
 # An int for every spatial dim, or one per dim.
-SizeArg = PositiveInt | list[PositiveInt]
+SizeArg = SpatialInt | list[SpatialInt]
 # An int for every side, one per dim, one [before, after] pair per dim, 'valid' or 'same'.
 PaddingArg = (
     NonNegativeInt
@@ -143,6 +144,33 @@ class Layer(BaseModel):
         """Output shape, costs, receptive-field steps and notes of this layer."""
         raise NotImplementedError
 
+    # The NumPy reference that `convcalc verify` runs. Arrays are [batch, channels, *spatial];
+    # `kernels` is a convcalc.numeric.Kernels. NumPy is imported inside these methods only,
+    # so that `convcalc shapes` never loads it.
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """Seeded random parameters and buffers, by name, in PyTorch's layouts (none here)."""
+        return {}
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        """The layer's output for its input arrays."""
+        raise NotImplementedError
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """(output value, real input value or bias) pairs of one sample, counted on indicators.
+
+        None here: a layer that copies, moves or rescales single values joins no units.
+        """
+        return 0
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Which input positions reach each output position, on one-channel masks.
+
+        Masks are [planes, 1, *spatial] and non-zero where a plane's input reaches; here each
+        output position depends on the same position of the input.
+        """
+        return masks[0]
+
     def check_rank(self, shape: Shape) -> None:
         """Refuse a layer that needs spatial dims on a flat input, or an alias of the wrong rank."""
         if self.spatial and not shape.spatial:
@@ -209,7 +237,8 @@ def make_windows(
         for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
     )
     for axis, (window, size) in enumerate(zip(windows, shape.spatial, strict=True)):
-        if window.extent > window.padded(size):
+        # With ceil_mode the last window may run past the input (PyTorch pooling).
+        if window.extent > window.padded(size) and not ceil_mode:
             dilated = f" (dilated {window.extent})" if window.dilation > 1 else ""
             raise ConvCalcError(
                 f"kernel {window.kernel}{dilated} exceeds padded input {window.padded(size)}"
@@ -257,12 +286,22 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
     return tuple(Step.window(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows)
 
 
+def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
+    """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
+    out = Shape(channels, tuple(sizes))
+    if min(sizes) < 1:
+        raise ConvCalcError(f"output {out} below size 1 for input {source}", field=field_name)
+    if max(sizes) > dimension.MAX_SPATIAL:
+        raise ConvCalcError(
+            f"output {out} exceeds {dimension.MAX_SPATIAL} in a spatial dim", field=field_name
+        )
+    return out
+
+
 def windowed_output(shape: Shape, channels: int, windows: tuple[dimension.Window, ...]) -> Shape:
     """Output shape of a sliding window, refusing an empty output."""
     sizes = tuple(w.output_size(n) for w, n in zip(windows, shape.spatial, strict=True))
-    if min(sizes) < 1:
-        raise ConvCalcError(f"output size {sizes} below 1 for input {shape}", field="kernel_size")
-    return Shape(channels, sizes)
+    return sized(channels, sizes, shape, "kernel_size")
 
 
 def real_taps(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> int:

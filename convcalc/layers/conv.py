@@ -25,7 +25,7 @@ from convcalc.layers.base import (
     window_steps,
     windowed_output,
 )
-from convcalc.layers.elementwise import Function, activation_flops
+from convcalc.layers.elementwise import Function, activation_flops, apply_activation
 
 
 def conv_cost(
@@ -74,6 +74,22 @@ def even_kernel_notes(shape: Shape, windows: tuple[Window, ...], out: Shape) -> 
     return by_dims(found)
 
 
+def measure_connections(kernels, shape: Shape, windows: tuple[Window, ...], weight, bias) -> int:
+    """Real (input value, tap) pairs of one sample's convolution, plus its bias terms.
+
+    The one-channel indicator of the real input (padding stays zero) convolved with the
+    number of non-zero weights at each tap; each non-zero bias adds one per output position.
+    """
+    import numpy as np
+
+    from convcalc import numeric
+
+    taps = np.count_nonzero(weight, axis=(0, 1)).astype(np.float64)
+    counted = kernels.conv(numeric.indicator(shape.spatial), taps[None, None], windows)
+    bias_terms = np.count_nonzero(bias) * counted.size if bias is not None else 0
+    return int(counted.sum()) + bias_terms
+
+
 class _Convolution(Layer):
     """Fields every convolution shares."""
 
@@ -104,6 +120,18 @@ class _Convolution(Layer):
             window_steps(windows),
             tuple(notes),
         )
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Every tap of the window reaches, whatever the channels: a window sum."""
+        return kernels.pool(masks[0], self.windows(inputs.only), "sum")
+
+    def random_kernel(self, rng, out_channels: int, in_channels: int, shape: Shape) -> dict:
+        """{'weight': [out, in, *kernel], 'bias': [out]} for this layer's windows over `shape`."""
+        from convcalc import numeric
+
+        kernel = tuple(w.kernel for w in self.windows(shape))
+        weight = numeric.random_weight(rng, (out_channels, in_channels, *kernel))
+        return {"weight": weight, **numeric.random_bias(rng, out_channels, self.bias)}
 
 
 class Conv(_Convolution):
@@ -145,6 +173,35 @@ class Conv(_Convolution):
                 )
         return sum(len(sources) for sources in table)
 
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """PyTorch's [out, in/groups, *kernel]; with a table, zeros outside it."""
+        shape = inputs.only
+        weights = self.random_kernel(rng, self.out_channels, shape.channels // self.groups, shape)
+        if self.connection_table is not None:
+            outside = weights["weight"].copy()
+            for out_channel, sources in enumerate(self.connection_table):
+                outside[out_channel, sources] = 0
+            weights["weight"] -= outside
+        return weights
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        windows = self.windows(inputs.only)
+        if self.connection_table is None:
+            result = kernels.conv(
+                values[0], weights["weight"], windows, self.groups, weights.get("bias")
+            )
+        else:
+            result = kernels.conv_table(
+                values[0], weights["weight"], windows, self.connection_table, weights.get("bias")
+            )
+        return apply_activation(result, self.activation)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        shape = inputs.only
+        return measure_connections(
+            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
+        )
+
 
 class DepthwiseConv(_Convolution):
     """Depthwise convolution: groups = in_channels, `multiplier` filters per input channel."""
@@ -155,6 +212,23 @@ class DepthwiseConv(_Convolution):
     def analyze(self, inputs: Inputs) -> Result:
         channels = inputs.only.channels * self.multiplier
         return self.convolve(inputs.only, channels, channels)
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """PyTorch's [in * multiplier, 1, *kernel] (groups = in)."""
+        return self.random_kernel(rng, inputs.only.channels * self.multiplier, 1, inputs.only)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        shape = inputs.only
+        result = kernels.conv(
+            values[0], weights["weight"], self.windows(shape), shape.channels, weights.get("bias")
+        )
+        return apply_activation(result, self.activation)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        shape = inputs.only
+        return measure_connections(
+            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
+        )
 
 
 class SeparableConv(_Convolution):
@@ -181,3 +255,46 @@ class SeparableConv(_Convolution):
             depthwise.notes,
             (Part("depthwise", mid, depthwise.cost), Part("pointwise", out, pointwise)),
         )
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """depthwise_weight [in * multiplier, 1, *kernel], pointwise_weight [out, mid, 1, ...]."""
+        from convcalc import numeric
+
+        shape = inputs.only
+        middle = shape.channels * self.multiplier
+        kernel = tuple(w.kernel for w in self.windows(shape))
+        ones = (1,) * len(shape.spatial)
+        return {
+            "depthwise_weight": numeric.random_weight(rng, (middle, 1, *kernel)),
+            **numeric.random_bias(rng, middle, self.bias, "depthwise_bias"),
+            "pointwise_weight": numeric.random_weight(rng, (self.out_channels, middle, *ones)),
+            **numeric.random_bias(rng, self.out_channels, self.bias, "pointwise_bias"),
+        }
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        shape = inputs.only
+        middle = kernels.conv(
+            values[0],
+            weights["depthwise_weight"],
+            self.windows(shape),
+            shape.channels,
+            weights.get("depthwise_bias"),
+        )
+        ones = tuple(Window(1, 1, 0, 0) for _ in shape.spatial)
+        result = kernels.conv(
+            middle, weights["pointwise_weight"], ones, 1, weights.get("pointwise_bias")
+        )
+        return apply_activation(result, self.activation)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        shape = inputs.only
+        windows = self.windows(shape)
+        depthwise = measure_connections(
+            kernels, shape, windows, weights["depthwise_weight"], weights.get("depthwise_bias")
+        )
+        middle = Shape(shape.channels * self.multiplier, windowed_output(shape, 1, windows).spatial)
+        ones = tuple(Window(1, 1, 0, 0) for _ in shape.spatial)
+        pointwise = measure_connections(
+            kernels, middle, ones, weights["pointwise_weight"], weights.get("pointwise_bias")
+        )
+        return depthwise + pointwise

@@ -19,8 +19,9 @@ from convcalc.layers.base import (
     by_dims,
     per_dim,
     resolve_padding,
+    sized,
 )
-from convcalc.layers.elementwise import Function, activation_flops
+from convcalc.layers.elementwise import Function, activation_flops, apply_activation
 
 
 class ConvTranspose(Layer):
@@ -52,9 +53,7 @@ class ConvTranspose(Layer):
             dimension.transposed_output_size(size, window, extra)
             for size, window, extra in zip(shape.spatial, windows, output_padding, strict=True)
         )
-        if min(sizes) < 1:
-            raise ConvCalcError(f"output size {sizes} below 1 for input {shape}", field="padding")
-        out = Shape(self.out_channels, sizes)
+        out = sized(self.out_channels, sizes, shape, "padding")
         kernel_taps = 1
         pairs_landing = 1
         for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
@@ -86,6 +85,56 @@ class ConvTranspose(Layer):
             ]
         )
         return Result(out, cost, steps, tuple(notes))
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """PyTorch's [in, out/groups, *kernel] and [out]."""
+        from convcalc import numeric
+
+        shape = inputs.only
+        kernel = per_dim(self.kernel_size, len(shape.spatial), "kernel_size")
+        weight = numeric.random_weight(
+            rng, (shape.channels, self.out_channels // self.groups, *kernel)
+        )
+        return {"weight": weight, **numeric.random_bias(rng, self.out_channels, self.bias)}
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        windows, sizes = self._geometry(inputs.only)
+        result = kernels.conv_transpose(
+            values[0], weights["weight"], windows, sizes, self.groups, weights.get("bias")
+        )
+        return apply_activation(result, self.activation)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """The one-channel indicator of the input, transposed-convolved with the number of
+        non-zero weights at each tap: only products landing inside the output count."""
+        import numpy as np
+
+        from convcalc import numeric
+
+        windows, sizes = self._geometry(inputs.only)
+        taps = np.count_nonzero(weights["weight"], axis=(0, 1)).astype(np.float64)
+        indicator = numeric.indicator(inputs.only.spatial)
+        counted = kernels.conv_transpose(indicator, taps[None, None], windows, sizes)
+        bias = weights.get("bias")
+        return int(counted.sum()) + (
+            np.count_nonzero(bias) * counted.size if bias is not None else 0
+        )
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        import numpy as np
+
+        windows, sizes = self._geometry(inputs.only)
+        ones = np.ones((1, 1, *(w.kernel for w in windows)), dtype=masks[0].dtype)
+        return kernels.conv_transpose(masks[0], ones, windows, sizes)
+
+    def _geometry(self, shape: Shape) -> tuple[tuple[dimension.Window, ...], tuple[int, ...]]:
+        """The per-dim windows and output sizes."""
+        windows, output_padding = self._windows(shape)
+        sizes = tuple(
+            dimension.transposed_output_size(size, window, extra)
+            for size, window, extra in zip(shape.spatial, windows, output_padding, strict=True)
+        )
+        return windows, sizes
 
     def _windows(self, shape: Shape) -> tuple[tuple[dimension.Window, ...], tuple[int, ...]]:
         dims = len(shape.spatial)

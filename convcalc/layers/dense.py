@@ -7,7 +7,12 @@ from typing import Literal
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
-from convcalc.layers.elementwise import Function, activation_flops
+from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+
+
+def reaches_all(mask):
+    """A flat [planes, 1] mask: non-zero where a plane reaches any position of `mask`."""
+    return mask.reshape(mask.shape[0], 1, -1).sum(axis=2)
 
 
 class Flatten(Layer):
@@ -23,6 +28,13 @@ class Flatten(Layer):
         shape = inputs.only
         steps = tuple(Step.window(size, size, 0) for size in shape.spatial)
         return Result(Shape(shape.numel), steps=steps or None)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        return values[0].reshape(values[0].shape[0], -1)
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Taken as the whole map (see the class docstring)."""
+        return reaches_all(masks[0])
 
 
 class Dense(Layer):
@@ -50,3 +62,28 @@ class Dense(Layer):
             connections=macs + bias_terms,
         )
         return Result(out, cost)
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """PyTorch's [out, in] and [out]."""
+        from convcalc import numeric
+
+        weight = numeric.random_weight(rng, (self.out_features, inputs.only.channels))
+        return {"weight": weight, **numeric.random_bias(rng, self.out_features, self.bias)}
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        result = kernels.matmul(values[0], weights["weight"].T)
+        if "bias" in weights:
+            result += weights["bias"]
+        return apply_activation(result, self.activation)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """An all-ones input through the non-zero pattern of the weight (each output reads
+        the inputs its row's non-zero weights join), plus the non-zero biases."""
+        import numpy as np
+
+        joined = np.count_nonzero(weights["weight"], axis=1)
+        return int(joined.sum()) + int(np.count_nonzero(weights.get("bias", ())))
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Every output reads every input."""
+        return reaches_all(masks[0])

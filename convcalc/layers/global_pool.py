@@ -18,7 +18,23 @@ def _global(inputs: Inputs, layer: Layer, flops_per_window: int) -> Result:
     return Result(out, cost, steps)
 
 
-class GlobalAvgPool(Layer):
+class _GlobalPool(Layer):
+    """What global pools share: each output reads its channel's whole map."""
+
+    spatial = True
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Every real value of every channel, counted on an indicator."""
+        from convcalc import numeric
+
+        return inputs.only.channels * int(numeric.indicator(inputs.only.spatial).sum())
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        axes = tuple(range(2, masks[0].ndim))
+        return masks[0].sum(axis=axes, keepdims=True)
+
+
+class GlobalAvgPool(_GlobalPool):
     """Mean over all spatial positions; spatial dims become 1."""
 
     spatial = True
@@ -27,8 +43,11 @@ class GlobalAvgPool(Layer):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, self, inputs.only.positions)
 
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        return values[0].mean(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
-class GlobalMaxPool(Layer):
+
+class GlobalMaxPool(_GlobalPool):
     """Max over all spatial positions; spatial dims become 1."""
 
     spatial = True
@@ -36,6 +55,9 @@ class GlobalMaxPool(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, self, inputs.only.positions - 1)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        return values[0].max(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
 
 class _AdaptivePool(Layer):
@@ -59,6 +81,21 @@ class _AdaptivePool(Layer):
         flops = connections - out.numel if comparisons else connections
         return Result(out, Cost(flops=flops, connections=connections), tuple(steps))
 
+    def sizes(self, shape: Shape) -> tuple[int, ...]:
+        """The output's spatial sizes."""
+        return per_dim(self.output_size, len(shape.spatial), "output_size")
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Every channel's window sums of the real input's indicator."""
+        from convcalc import numeric
+
+        indicator = numeric.indicator(inputs.only.spatial)
+        counted = kernels.adaptive_pool(indicator, self.sizes(inputs.only), "sum")
+        return inputs.only.channels * int(counted.sum())
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        return kernels.adaptive_pool(masks[0], self.sizes(inputs.only), "sum")
+
 
 class AdaptiveAvgPool(_AdaptivePool):
     """Average pooling to a fixed output size."""
@@ -68,6 +105,9 @@ class AdaptiveAvgPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=False)
 
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "mean")
+
 
 class AdaptiveMaxPool(_AdaptivePool):
     """Max pooling to a fixed output size."""
@@ -76,3 +116,6 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=True)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "max")

@@ -32,6 +32,24 @@ class Add(Layer):
             first, Cost(flops=(operands - 1) * first.numel, connections=operands * first.numel)
         )
 
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        result = values[0] + values[1]
+        for operand in values[2:]:
+            result += operand
+        return result
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """The sum of one indicator per operand: how many operands each output value joins."""
+        from convcalc import numeric
+
+        shape = inputs.shapes[0]
+        indicators = [numeric.indicator(shape.spatial) for _ in inputs.shapes]
+        return shape.channels * int(self.forward(inputs, indicators, weights, kernels).sum())
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """The union of the operands' inputs."""
+        return self.forward(inputs, masks, {}, kernels)
+
 
 class Concat(Layer):
     """Stack two or more inputs along the channels; spatial sizes must match."""
@@ -46,3 +64,12 @@ class Concat(Layer):
         if any(shape.spatial != first.spatial for shape in inputs.shapes):
             raise ConvCalcError(f"spatial sizes differ: {_listing(inputs)}", field="inputs")
         return Result(Shape(sum(shape.channels for shape in inputs.shapes), first.spatial))
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        import numpy as np
+
+        return np.concatenate(values, axis=1)
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """The union of the inputs' positions (channels do not matter)."""
+        return sum(masks[1:], masks[0])

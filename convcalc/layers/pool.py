@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from convcalc.dims import Window
 from convcalc.errors import ConvCalcError
@@ -54,6 +54,23 @@ class _Pool(Layer):
         """The shared result of a pool with the given cost."""
         return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))
 
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Real taps: the window sums of the real input's indicator, for every channel."""
+        return inputs.only.channels * window_taps(
+            inputs, self.pool(inputs, self.dilation)[1], kernels
+        )
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Every tap of the window reaches (a max's winner depends on all of them)."""
+        return kernels.pool(masks[0], self.pool(inputs, self.dilation)[1], "sum")
+
+
+def window_taps(inputs: Inputs, windows: tuple[Window, ...], kernels) -> int:
+    """Real input positions read, summed over one channel's windows, on an indicator."""
+    from convcalc import numeric
+
+    return int(kernels.pool(numeric.indicator(inputs.only.spatial), windows, "sum").sum())
+
 
 def window_size(windows: tuple[Window, ...]) -> int:
     """Nominal number of taps in one window."""
@@ -68,6 +85,11 @@ class MaxPool(_Pool):
 
     type: Literal["max_pool"] = "max_pool"
     dilation: SizeArg = 1
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        """Window maxima; their argmax is kept for a max_unpool that names this pool."""
+        _, windows, _ = self.pool(inputs, self.dilation)
+        return kernels.pool(values[0], windows, "max", name=self.name)
 
     def analyze(self, inputs: Inputs) -> Result:
         shape, windows, out = self.pool(inputs, self.dilation)
@@ -84,6 +106,11 @@ class AvgPool(_Pool):
 
     type: Literal["avg_pool"] = "avg_pool"
     count_include_pad: bool = True
+    dilation: ClassVar[int] = 1  # PyTorch's AvgPool has none
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        _, windows, _ = self.pool(inputs)
+        return kernels.pool(values[0], windows, "mean", self.count_include_pad)
 
     def analyze(self, inputs: Inputs) -> Result:
         shape, windows, out = self.pool(inputs)
@@ -122,3 +149,38 @@ class Subsample(Layer):
             connections=shape.channels * real_taps(shape, windows, out) + out.numel,
         )
         return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))
+
+    def windows(self, shape: Shape) -> tuple[Window, ...]:
+        """The per-dim windows over `shape` (no padding)."""
+        stride = self.kernel_size if self.stride is None else self.stride
+        return make_windows(shape, self.kernel_size, stride, 0)
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """One coefficient and one bias per channel, [channels] each."""
+        import numpy as np
+
+        channels = inputs.only.channels
+        return {
+            "weight": rng.uniform(0.5, 1.5, channels).astype(np.float32),
+            "bias": rng.standard_normal(channels, dtype=np.float32) * np.float32(0.1),
+        }
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        summed = kernels.pool(values[0], self.windows(inputs.only), "sum")
+        shape = (1, -1, *(1,) * (summed.ndim - 2))
+        return summed * weights["weight"].reshape(shape) + weights["bias"].reshape(shape)
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Real window taps of every channel, plus one per output value for a non-zero bias."""
+        import numpy as np
+
+        from convcalc import numeric
+
+        counted = kernels.pool(
+            numeric.indicator(inputs.only.spatial), self.windows(inputs.only), "sum"
+        )
+        bias_terms = int(np.count_nonzero(weights["bias"])) * counted.size
+        return inputs.only.channels * int(counted.sum()) + bias_terms
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        return kernels.pool(masks[0], self.windows(inputs.only), "sum")

@@ -22,3 +22,9 @@ class ChannelShuffle(Layer):
                 field="groups",
             )
         return Result(shape)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        """[groups, channels/groups] -> [channels/groups, groups] (torch.nn.ChannelShuffle)."""
+        batch, channels, *spatial = values[0].shape
+        grouped = values[0].reshape(batch, self.groups, channels // self.groups, *spatial)
+        return grouped.swapaxes(1, 2).reshape(batch, channels, *spatial)

@@ -35,20 +35,7 @@ class MaxUnpool(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        found = inputs.lookup(self.of)
-        if found is None or not isinstance(found[0], MaxPool):
-            raise ConvCalcError(f"{self.of!r} is not an earlier max_pool layer", field="of")
-        pool, pool_inputs, pool_output = found
-        if pool_output != shape:
-            raise ConvCalcError(
-                f"input {shape} does not match the indices of {self.of!r}, shaped {pool_output}",
-                field="of",
-            )
-        pool_input = pool_inputs[0]
-        kernel = pool.kernel_size if self.kernel_size is None else self.kernel_size
-        stride = self.stride if self.stride is not None else pool.stride or kernel
-        padding = pool.padding if self.padding is None else self.padding
-        windows = make_windows(pool_input, kernel, stride, padding)
+        pool_input, windows = self._windows(inputs)
         # PyTorch MaxUnpool: (in - 1)*stride - 2*padding + kernel_size.
         default = tuple(
             dimension.transposed_output_size(size, window)
@@ -74,3 +61,36 @@ class MaxUnpool(Layer):
                     )
         steps = tuple(Step.upsampling(w.kernel, w.stride, w.pad_before) for w in windows)
         return Result(Shape(shape.channels, sizes), steps=steps, notes=notes)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        """Each value to where its pool found it (the pool keeps its argmax for this layer)."""
+        sizes = self.analyze(inputs).output.spatial
+        return kernels.unpool(values[0], kernels.indices[self.of], sizes)
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        """Where a value may land: any position of its pool window (the actual one depends on
+        the data), a transposed window of ones."""
+        import numpy as np
+
+        _, windows = self._windows(inputs)
+        sizes = self.analyze(inputs).output.spatial
+        ones = np.ones((1, 1, *(w.kernel for w in windows)), dtype=masks[0].dtype)
+        return kernels.conv_transpose(masks[0], ones, windows, sizes)
+
+    def _windows(self, inputs: Inputs) -> tuple[Shape, tuple[dimension.Window, ...]]:
+        """The input of the pool named by `of`, and the pool windows over it."""
+        shape = inputs.only
+        found = inputs.lookup(self.of)
+        if found is None or not isinstance(found[0], MaxPool):
+            raise ConvCalcError(f"{self.of!r} is not an earlier max_pool layer", field="of")
+        pool, pool_inputs, pool_output = found
+        if pool_output != shape:
+            raise ConvCalcError(
+                f"input {shape} does not match the indices of {self.of!r}, shaped {pool_output}",
+                field="of",
+            )
+        pool_input = pool_inputs[0]
+        kernel = pool.kernel_size if self.kernel_size is None else self.kernel_size
+        stride = self.stride if self.stride is not None else pool.stride or kernel
+        padding = pool.padding if self.padding is None else self.padding
+        return pool_input, make_windows(pool_input, kernel, stride, padding)

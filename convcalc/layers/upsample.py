@@ -11,9 +11,9 @@ from pydantic import Field
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
-from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
+from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim, sized
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf_nan=False)]
 
 # The spatial rank each interpolating mode is defined for (PyTorch F.interpolate).
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -67,44 +67,111 @@ class Upsample(Layer):
             raise ConvCalcError("align_corners needs an interpolating mode", field="align_corners")
         if self.size is not None:
             sizes = per_dim(self.size, dims, "size")
-            ratios = [Fraction(n, out) for n, out in zip(shape.spatial, sizes, strict=True)]
+            out = sized(shape.channels, sizes, shape, "size")
+            ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
         else:
-            factors = per_dim(self.scale_factor, dims, "scale_factor")
+            factors = self._factors(shape)
             sizes = tuple(map(dimension.scaled_size, shape.spatial, factors))
-            if min(sizes) < 1:
-                raise ConvCalcError(
-                    f"output size {sizes} below 1 for input {shape}", field="scale_factor"
-                )
-            # PyTorch maps output to input with 1/scale_factor when a factor is given.
-            ratios = [1 / Fraction(str(factor)) for factor in factors]
-        out = Shape(shape.channels, sizes)
-        return Result(out, self._cost(shape, out, ratios), self._steps(shape, out, ratios))
+            out = sized(shape.channels, sizes, shape, "scale_factor")
+            # PyTorch maps output to input with the float 1.0 / scale_factor; kept exactly.
+            ratios = [Fraction(1.0 / factor) for factor in factors]
+        ratios = self._source_steps(shape, out, ratios)
+        return Result(out, self._cost(shape, out, ratios), self._steps(out, ratios))
 
-    def _cost(self, shape: Shape, out: Shape, ratios: list[Fraction]) -> Cost:
+    def _source_steps(
+        self, shape: Shape, out: Shape, ratios: list[Fraction]
+    ) -> list[Fraction | None]:
+        """Input positions per output step, per dim; None where PyTorch copies the dim.
+
+        PyTorch's linear modes copy a dim whose size is kept (whatever its scale_factor);
+        bicubic still interpolates it at 1/scale_factor.
+        align_corners maps the first and last positions onto each other: (n-1)/(m-1).
+        """
+        steps: list[Fraction | None] = []
+        for size, out_size, ratio in zip(shape.spatial, out.spatial, ratios, strict=True):
+            if self.mode in ("linear", "bilinear", "trilinear") and out_size == size:
+                steps.append(None)
+            elif self.align_corners:
+                steps.append(Fraction(size - 1, out_size - 1) if out_size > 1 else Fraction(0))
+            else:
+                steps.append(ratio)
+        return steps
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+        sizes = self.analyze(inputs).output.spatial
+        return kernels.interpolate(
+            values[0], sizes, self._factors(inputs.only), self.mode, self.align_corners
+        )
+
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Input values with a non-zero weight, per output value: per dim, the non-zero entries
+        of the interpolation matrix the reference uses; their product over dims (the N-d
+        weight is the product of the per-dim ones). Nearest only copies: none."""
+        if self.mode == "nearest":
+            return 0
+        import numpy as np
+
+        from convcalc import numeric
+
+        shape = inputs.only
+        sizes = self.analyze(inputs).output.spatial
+        count = shape.channels
+        for size, out_size, factor in zip(shape.spatial, sizes, self._factors(shape), strict=True):
+            matrix = numeric.interpolation_matrix(
+                size, out_size, factor, self.mode, self.align_corners
+            )
+            count *= int(np.count_nonzero(matrix))
+        return count
+
+    def dependency(self, inputs: Inputs, masks: list, kernels):
+        sizes = self.analyze(inputs).output.spatial
+        return kernels.interpolate(
+            masks[0],
+            sizes,
+            self._factors(inputs.only),
+            self.mode,
+            self.align_corners,
+            magnitude=True,
+        )
+
+    def _factors(self, shape: Shape) -> tuple[float | None, ...]:
+        """The scale factor per dim, or None per dim when a size is given."""
+        if self.scale_factor is None:
+            return (None,) * len(shape.spatial)
+        return per_dim(self.scale_factor, len(shape.spatial), "scale_factor")
+
+    def _cost(self, shape: Shape, out: Shape, ratios: list[Fraction | None]) -> Cost:
         if self.mode == "nearest":
             return Cost()  # a copy: no arithmetic, no new connections
-        dims = len(out.spatial)
         cubic = self.mode == "bicubic"
         taps_read = 1
+        blended = 0  # dims actually interpolated
         for size, out_size, ratio in zip(shape.spatial, out.spatial, ratios, strict=True):
-            if self.align_corners:
-                ratio = Fraction(size - 1, out_size - 1) if out_size > 1 else Fraction(0)
+            if ratio is None:
+                taps_read *= out_size
+                continue
+            blended += 1
             taps_read *= source_taps(size, out_size, float(ratio), cubic, self.align_corners)
         # Blending: a lerp a + w*(b - a) is 3 FLOPs and an N-d linear blend takes 2^N - 1;
         # a 4-tap cubic is 7 FLOPs and an N-d cubic blend takes (4^N - 1) / 3 of them.
-        per_value = 7 * (4**dims - 1) // 3 if cubic else 3 * (2**dims - 1)
+        per_value = 7 * (4**blended - 1) // 3 if cubic else 3 * (2**blended - 1)
         return Cost(flops=per_value * out.numel, connections=shape.channels * taps_read)
 
-    def _steps(self, shape: Shape, out: Shape, ratios: list[Fraction]) -> tuple[Step, ...]:
+    def _steps(self, out: Shape, ratios: list[Fraction | None]) -> tuple[Step, ...]:
         kernel = {"nearest": 1, "bicubic": 4}.get(self.mode, 2)
         steps = []
-        for size, out_size, ratio in zip(shape.spatial, out.spatial, ratios, strict=True):
+        for ratio in ratios:
+            if ratio is None:
+                steps.append(Step(Fraction(1), Fraction(1), Fraction(0)))
+                continue
+            # Receptive fields show the ratio as the fraction the user meant (1/3, not the
+            # nearest binary float).
+            shown = ratio.limit_denominator(10**6)
             if self.mode == "nearest":
                 padding = Fraction(0)
             elif self.align_corners:
-                ratio = Fraction(size - 1, out_size - 1) if out_size > 1 else Fraction(0)
                 padding = Fraction(kernel // 2 - 1)
             else:
-                padding = Fraction(kernel // 2 - 1) + Fraction(1, 2) - ratio / 2
-            steps.append(Step(Fraction(kernel), ratio, padding))
+                padding = Fraction(kernel // 2 - 1) + Fraction(1, 2) - shown / 2
+            steps.append(Step(Fraction(kernel), shown, padding))
         return tuple(steps)
