@@ -149,6 +149,19 @@ def transposed_real_taps(size: int, window: Window, out: int) -> int:
     )
 
 
+def adaptive_taps(size: int, out: int) -> tuple[int, int]:
+    """(total, widest) window length of adaptive pooling from size to out, in closed form.
+
+    Window i is [floor(i*I/O), ceil((i+1)*I/O)). Its length is ceil(I/O), or one more when
+    i*I mod O exceeds O - I mod O; residues i*I mod O reach O - gcd(I, O), so some window is
+    one longer exactly when I mod O > gcd(I, O).
+    """
+    total = floor_sum(out, out, size, size + out - 1) - floor_sum(out, out, size, 0)
+    remainder = size % out
+    widest = ceil_div(size, out) + (1 if remainder > math.gcd(size, out) else 0)
+    return total, widest
+
+
 def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
     """PyTorch adaptive pooling windows [floor(i*I/O), ceil((i+1)*I/O)) for i in [0, O)."""
     return [((i * size) // out, ceil_div((i + 1) * size, out)) for i in range(out)]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from convcalc.dims import (
     Window,
     adaptive_bounds,
+    adaptive_taps,
     floor_sum,
     same_padding,
     transposed_output_size,
@@ -165,3 +166,9 @@ def test_huge_windows_are_counted_in_closed_form():
     window = Window(10**9, 1, 10**9 - 1, 10**9 - 1)
     size = 10**9
     assert window.real_taps(size, window.output_size(size)) == size * size
+
+
+@given(size=st.integers(1, 200), out=st.integers(1, 200))
+def test_adaptive_taps_closed_form(size, out):
+    lengths = [end - start for start, end in adaptive_bounds(size, out)]
+    assert adaptive_taps(size, out) == (sum(lengths), max(lengths))

@@ -72,9 +72,8 @@ class _AdaptivePool(Layer):
         taps_read = 1  # sum over output positions of window size: a product of per-dim sums
         steps = []
         for size, out_size in zip(shape.spatial, sizes, strict=True):
-            bounds = dimension.adaptive_bounds(size, out_size)
-            taps_read *= sum(end - start for start, end in bounds)
-            widest = max(end - start for start, end in bounds)
+            total, widest = dimension.adaptive_taps(size, out_size)
+            taps_read *= total
             steps.append(Step(Fraction(widest), Fraction(size, out_size), Fraction(0)))
         connections = shape.channels * taps_read
         # Max: one comparison per tap after the first; mean: k-1 adds and a division.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
+@functools.lru_cache(maxsize=256)
 def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool) -> int:
     """Input positions that weigh on each output position, summed along one dim.
 
