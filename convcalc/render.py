@@ -8,10 +8,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from convcalc.analysis import Report, Row
-from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures, relative
 from convcalc.errors import ConvCalcError
+
+if TYPE_CHECKING:  # `shapes` renders without loading the compare machinery
+    from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures
 
 FORMATS = ("table", "json", "markdown", "csv")
 BAR_WIDTH = 10
@@ -455,6 +458,8 @@ def _candidates_table(comparison: Comparison):
 def _side_by_side_table(candidates: list[Candidate]):
     from rich.table import Table
 
+    from convcalc import compare
+
     first, last = candidates[0], candidates[-1]
     table = Table(title=f"{first.label} vs {last.label}", title_justify="left")
     table.add_column("")
@@ -469,7 +474,7 @@ def _side_by_side_table(candidates: list[Candidate]):
     for label, key, binary in SIDE_BY_SIDE:
         values = [getattr(candidate.report.totals, key) for candidate in candidates]
         texts = [human(value, True) if binary else f"{value:,}" for value in values]
-        table.add_row(label, *texts, percent(relative(values[-1], values[0])))
+        table.add_row(label, *texts, percent(compare.relative(values[-1], values[0])))
     table.add_row(
         "receptive field", *(per_dim(candidate.receptive_field) for candidate in candidates), ""
     )
