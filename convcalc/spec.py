@@ -66,9 +66,11 @@ def load_path(path: str | Path) -> Network:
     except UnicodeDecodeError:
         raise ConvCalcError("not UTF-8 text", file=str(path)) from None
     try:
-        return load_text(text, json_format=path.suffix.lower() == ".json", name=path.stem)
+        network = load_text(text, json_format=path.suffix.lower() == ".json", name=path.stem)
     except ConvCalcError as error:
         raise error.add_context(file=str(path)) from None
+    network.file = str(path)
+    return network
 
 
 def load_text(text: str, json_format: bool = False, name: str = "network") -> Network:
