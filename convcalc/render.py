@@ -234,33 +234,34 @@ def render_markdown(reports: list[Report], columns: tuple[str, ...]) -> str:
     return "\n".join(out)
 
 
-def print_tables(reports: list[Report], columns: tuple[str, ...]) -> None:
-    """Rich tables on the terminal: one per spec, parts indented beneath their layer."""
+def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> None:
+    """One table per spec, parts indented beneath their layer, then totals and notes.
+
+    On a terminal rich draws it, with colour; elsewhere (pipes, CI logs) the same box is
+    written directly: rich's layout engine would be a third of the run time of `shapes`.
+    """
     import sys
 
+    file = file or sys.stdout
+    if not file.isatty():
+        file.write("".join(plain_table(report, columns) for report in reports))
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console = Console(file=file, highlight=False)
     for report in reports:
-        rows = []
-        for row in report.layers:
-            rows.append(([COLUMNS[key].text(row, report) for key in columns], None))
-            rows.extend((_part_cells(part, columns), "dim") for part in row.parts)
-        table = Table(title=title(report), title_justify="left")
-        for position, key in enumerate(columns):
-            column = COLUMNS[key]
+        headers, widths, right, rows = _table_layout(report, columns)
+        table = Table()
+        for header, width, numeric in zip(headers, widths, right, strict=True):
             # Fixed widths spare rich from measuring every cell (most of its time).
-            width = max(len(column.header), *(len(cells[position]) for cells, _ in rows))
             table.add_column(
-                column.header,
-                justify="right" if column.numeric else "left",
-                width=width,
-                no_wrap=True,
+                header, justify="right" if numeric else "left", width=width, no_wrap=True
             )
-        for cells, style in rows:
-            table.add_row(*(Text(cell) for cell in cells), style=style)
+        for cells, is_part in rows:
+            table.add_row(*(Text(cell) for cell in cells), style="dim" if is_part else None)
+        console.print(Text(title(report)))
         console.print(table)
         totals = Table.grid(padding=(0, 2))
         totals.add_column()
@@ -271,6 +272,47 @@ def print_tables(reports: list[Report], columns: tuple[str, ...]) -> None:
         for layer, note in report.notes:
             console.print(Text.assemble(("note", "yellow"), f": {layer}: {note}"))
         console.print()
+
+
+def plain_table(report: Report, columns: tuple[str, ...]) -> str:
+    """The table of `print_tables` as plain text, in rich's heavy-head box."""
+    headers, widths, right, rows = _table_layout(report, columns)
+
+    def line(left: str, fill: str, middle: str, end: str) -> str:
+        return left + middle.join(fill * (width + 2) for width in widths) + end
+
+    def cells(texts: list[str], bar: str) -> str:
+        padded = (
+            text.rjust(width) if numeric else text.ljust(width)
+            for text, width, numeric in zip(texts, widths, right, strict=True)
+        )
+        return bar + bar.join(f" {text} " for text in padded) + bar
+
+    out = [title(report), line("┏", "━", "┳", "┓"), cells(headers, "┃"), line("┡", "━", "╇", "┩")]
+    out.extend(cells(texts, "│") for texts, _ in rows)
+    out.append(line("└", "─", "┴", "┘"))
+    totals = totals_lines(report)
+    label_width = max(len(label) for label, _ in totals)
+    value_width = max(len(value) for _, value in totals)
+    out.extend(f"{label:<{label_width}}  {value:>{value_width}}" for label, value in totals)
+    out.extend(f"note: {layer}: {note}" for layer, note in report.notes)
+    return "\n".join(out) + "\n\n"
+
+
+def _table_layout(
+    report: Report, columns: tuple[str, ...]
+) -> tuple[list[str], list[int], list[bool], list[tuple[list[str], bool]]]:
+    """Headers, widths, right-justification and rows (cells, is a part) of a report's table."""
+    rows = []
+    for row in report.layers:
+        rows.append(([COLUMNS[key].text(row, report) for key in columns], False))
+        rows.extend((_part_cells(part, columns), True) for part in row.parts)
+    headers = [COLUMNS[key].header for key in columns]
+    widths = [
+        max(len(header), *(len(texts[position]) for texts, _ in rows))
+        for position, header in enumerate(headers)
+    ]
+    return headers, widths, [COLUMNS[key].numeric for key in columns], rows
 
 
 def _part_cells(part, columns: tuple[str, ...]) -> list[str]:
