@@ -202,6 +202,69 @@ def compare(
         render.print_comparison(comparison)
 
 
+EXIT_MISMATCH = 1
+MEMORY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)\s*(?P<unit>|b|k|m|g|t)(ib|b)?", re.IGNORECASE)
+
+
+def parse_memory(text: str) -> int:
+    """'1GiB', '512M', '2g' or a byte count -> bytes (binary units: 1G is 2**30)."""
+    found = MEMORY.fullmatch(text.strip())
+    if not found:
+        raise ConvCalcError(f"{text!r} is not a size such as 1GiB or 512MiB", field="--max-memory")
+    power = " kmgt".index((found["unit"] or " ").lower())
+    return int(float(found["number"]) * 1024**power)
+
+
+@app.command()
+def verify(
+    spec: Annotated[Path, typer.Argument(help="Spec file (.yaml, .yml or .json).")],
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    input_shape: Annotated[
+        str | None, typer.Option("--input", help="Override the input size, e.g. 3x64x64.")
+    ] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Override the batch size.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the random weights and input.")] = 0,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="Write the input, every output and every weight to this .npz."),
+    ] = None,
+    max_memory: Annotated[
+        str, typer.Option(help="Cap on the reference's arrays, e.g. 1GiB or 512MiB.")
+    ] = "1GiB",
+) -> None:
+    """Run a NumPy reference forward pass and check every layer's figures against it."""
+    from convcalc import render
+    from convcalc.verify import save as save_arrays
+    from convcalc.verify import verify_path
+
+    try:
+        check_format(output_format, render.VERIFY_FORMATS)
+        override = parse_input_shape(input_shape)
+        cap = parse_memory(max_memory)
+        with render.verify_progress() as progress:
+            verification = verify_path(
+                spec,
+                input_shape=override,
+                batch=batch,
+                seed=seed,
+                max_memory=cap,
+                keep_arrays=save is not None,
+                progress=progress,
+            )
+        if save is not None:
+            save_arrays(verification, save)
+    except ConvCalcError as error:
+        raise fail(str(error)) from None
+    if output_format == "json":
+        typer.echo(render.render_verification_json(verification))
+    else:
+        render.print_verification(verification)
+    if not verification.ok:
+        for line in render.mismatch_lines(verification):
+            typer.echo(f"mismatch: {line}", err=True)
+        raise typer.Exit(EXIT_MISMATCH)
+
+
 def main() -> None:
     """Console-script entry point."""
     # convcalc uses no pydantic plugins; looking them up scans every installed package's

@@ -551,3 +551,152 @@ def _diff_table(diff: list[LayerChange]):
                 cells.append(f"{before} {ARROW} {after}")
         table.add_row(*cells)
     return table
+
+
+# `convcalc verify`. The Verification type lives in convcalc.verify, which loads NumPy:
+# it is only named in annotations here, so that importing render keeps NumPy out.
+
+VERIFY_FORMATS = ("table", "json")
+VERIFY_COLUMNS = (
+    ("shape", "shape"),
+    ("params", "params"),
+    ("macs", "MACs"),
+    ("connections", "connections"),
+    ("receptive_field", "RF"),
+)
+
+
+def _measured_value(value: object) -> object:
+    """A check's value as JSON: tuples as lists, fractions exact, unmeasurable as null."""
+    if isinstance(value, dict):
+        return {key: _measured_value(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_measured_value(item) for item in value]
+    if isinstance(value, Fraction):
+        return exact(value)
+    return value
+
+
+def verification_to_dict(verification: Verification) -> dict:  # noqa: F821
+    """The JSON object of one verify run (keys are a contract, see README)."""
+    return {
+        "name": verification.report.name,
+        "ok": verification.ok,
+        "seconds": round(verification.seconds, 3),
+        "forward_seconds": round(verification.forward_seconds, 3),
+        "seed": verification.seed,
+        "input": list(verification.report.input),
+        "batch": verification.report.batch,
+        "layers": [
+            {
+                "name": layer.name,
+                "ok": layer.ok,
+                "checks": {
+                    name: {
+                        "predicted": _measured_value(check.predicted),
+                        "measured": _measured_value(check.measured),
+                        "ok": check.ok,
+                    }
+                    for name, check in layer.checks.items()
+                },
+            }
+            for layer in verification.layers
+        ],
+    }
+
+
+def render_verification_json(verification: Verification) -> str:  # noqa: F821
+    """The verify run as indented JSON."""
+    return json.dumps(verification_to_dict(verification), indent=2)
+
+
+def _field_text(value: dict) -> str:
+    """{'size', 'stride', 'padding'} per dim -> '7x7 /2x2 -3x3' ('?' where unmeasurable)."""
+    parts = []
+    for key, mark in (("size", ""), ("stride", "/"), ("padding", "-")):
+        values = value[key]
+        parts.append(mark + "x".join("?" if v is None else str(exact(v)) for v in values))
+    return " ".join(parts)
+
+
+def check_text(name: str, value: object) -> str:
+    """One predicted or measured value as a short text."""
+    if name == "receptive_field":
+        return _field_text(value)
+    if name == "shape":
+        return per_dim(value)
+    return f"{value:,}"
+
+
+def mismatch_lines(verification: Verification) -> list[str]:  # noqa: F821
+    """'layer 12 (conv3): macs: predicted 1,000, measured 999' for each disagreement."""
+    return [
+        f"layer {layer.index} ({layer.name}): {name}: predicted"
+        f" {check_text(name, check.predicted)}, measured {check_text(name, check.measured)}"
+        for layer, name, check in verification.mismatches
+    ]
+
+
+def print_verification(verification: Verification) -> None:  # noqa: F821
+    """A rich table with a tick or a cross per layer and check, then the times."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    table = Table(title=f"verify {title(verification.report)}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("layer")
+    table.add_column("type")
+    for _, header in VERIFY_COLUMNS:
+        table.add_column(header, justify="center")
+    for layer in verification.layers:
+        marks = [
+            Text("✓", "green") if layer.checks[key].ok else Text("✗", "bold red")
+            for key, _ in VERIFY_COLUMNS
+        ]
+        table.add_row(str(layer.index), layer.name, layer.type, *marks)
+    console.print(table)
+    failed = len(verification.mismatches)
+    verdict = (
+        Text("all checks agree", "green")
+        if verification.ok
+        else Text(f"{failed} check{'s differ' if failed > 1 else ' differs'}", "bold red")
+    )
+    console.print(verdict)
+    console.print(
+        f"{len(verification.layers)} layers, seed {verification.seed}:"
+        f" {verification.seconds:.2f} s in all, {verification.forward_seconds:.2f} s forward"
+    )
+    for line in mismatch_lines(verification):
+        console.print(Text(line, "red"))
+
+
+class verify_progress:  # noqa: N801 (used as a function in a with statement)
+    """A transient progress bar on stderr while verify runs (nothing when not a terminal)."""
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(
+            "verifying",
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("verify", total=None)
+
+        def update(done: int, total: int) -> None:
+            self.progress.update(self.task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.stop()

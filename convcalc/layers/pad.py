@@ -31,11 +31,9 @@ class Pad(Layer):
         return Result(Shape(shape.channels, sizes), steps=steps)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        import numpy as np
-
         ones = (1,) * len(inputs.only.spatial)
         pads = resolve_padding(self.padding, inputs.only.spatial, ones, ones, ones)
-        return np.pad(values[0], ((0, 0), (0, 0), *pads))
+        return kernels.pad(values[0], [(0, 0), (0, 0), *pads])
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
         return self.forward(inputs, masks, {}, kernels)

@@ -120,7 +120,7 @@ class Upsample(Layer):
         count = shape.channels
         for size, out_size, factor in zip(shape.spatial, sizes, self._factors(shape), strict=True):
             matrix = numeric.interpolation_matrix(
-                size, out_size, factor, self.mode, self.align_corners
+                size, out_size, factor, self.mode, self.align_corners, len(shape.spatial)
             )
             count *= int(np.count_nonzero(matrix))
         return count

@@ -1,0 +1,464 @@
+"""`convcalc verify`: run the NumPy reference forward pass and re-measure every figure.
+
+Beside `analysis`, never inside it: the analysis predicts each layer's figures from the
+formulas; this module runs the network on seeded random weights and input and measures
+the same figures on what the reference actually did, independently of those formulas:
+
+- shape: the shape of the array the layer produced;
+- params: the non-zero entries of the weight arrays the layer allocated (running mean and
+  variance are buffers, not params; a connection table's structural zeros are not params);
+- MACs: the multiply-accumulates counted by `Kernels.matmul` from its operands' sizes;
+- connections: the layer's own kernels run on an all-ones indicator of its real input;
+- receptive field: which network-input positions reach each output position, found by
+  sending one-hot planes of the input through a one-channel skeleton of the network (each
+  layer's `dependency`), one spatial dim at a time.
+
+Pure like `analysis`: it returns a `Verification` and never prints; `render` and `cli` do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from convcalc import numeric
+from convcalc.analysis import Report, Row, analyze
+from convcalc.errors import ConvCalcError
+from convcalc.layers.base import Inputs, Layer, Shape
+from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path
+
+CHECKS = ("shape", "params", "macs", "connections", "receptive_field")
+BUFFERS = ("running_mean", "running_var")  # state, not parameters
+REFERENCE_BYTES = 4  # the reference runs in float32 whatever the spec's dtype
+MIN_TEMPORARY_BYTES = 64 * 2**20
+DEFAULT_MAX_MEMORY = 2**30
+
+Progress = Callable[[int, int], None]  # (steps done, steps in all)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One figure of one layer: the analysis' prediction and the reference's measurement."""
+
+    predicted: object
+    measured: object
+    ok: bool
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """Every check of one layer."""
+
+    index: int
+    name: str
+    type: str
+    checks: dict[str, Check]
+
+    @property
+    def ok(self) -> bool:
+        """True when every check agrees."""
+        return all(check.ok for check in self.checks.values())
+
+
+@dataclass
+class Verification:
+    """The outcome of one verify run."""
+
+    report: Report
+    layers: list[LayerCheck]
+    seconds: float
+    forward_seconds: float
+    seed: int
+    # Input, outputs and weights by their --save key; empty unless asked for.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every layer agrees."""
+        return all(layer.ok for layer in self.layers)
+
+    @property
+    def mismatches(self) -> list[tuple[LayerCheck, str, Check]]:
+        """(layer, check name, check) for every disagreement, in layer order."""
+        return [
+            (layer, name, check)
+            for layer in self.layers
+            for name, check in layer.checks.items()
+            if not check.ok
+        ]
+
+
+def verify_path(path: str | Path, **options) -> Verification:
+    """Load the spec at `path` and verify it (options as `verify`)."""
+    network = load_path(path)
+    try:
+        return verify(network, **options)
+    except ConvCalcError as error:
+        raise error.add_context(file=str(path)) from None
+
+
+def verify(
+    network: Network,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    keep_arrays: bool = False,
+    progress: Progress | None = None,
+) -> Verification:
+    """Run the reference on `network` and compare each layer's figures with the analysis."""
+    started = time.perf_counter()
+    report = analyze(network, input_shape, batch)
+    plan = _plan_memory(report, max_memory, keep_arrays)
+    steps = len(report.layers) * (1 + sum(plan.chunk_counts))
+    tick = _progress_counter(progress, steps)
+
+    run = _Forward(network, report, seed, plan, keep_arrays)
+    measured = [
+        run.layer(layer, row, tick)
+        for layer, row in zip(network.layers, report.layers, strict=True)
+    ]
+    dependencies = _dependencies(network, report, run.inputs, plan, tick)
+    slacks = _envelope_slack(report)
+    layers = []
+    for index, (row, figures) in enumerate(zip(report.layers, measured, strict=True)):
+        field = _field_check(row, dependencies[index], report.input[1:], slacks[row.name])
+        checks = {
+            "shape": _check(row.output_shape, figures["shape"]),
+            "params": _check(row.params, figures["params"]),
+            "macs": _check(row.macs, figures["macs"]),
+            "connections": _check(row.connections, figures["connections"]),
+            "receptive_field": field,
+        }
+        layers.append(LayerCheck(row.index, row.name, row.type, checks))
+    return Verification(
+        report,
+        layers,
+        seconds=time.perf_counter() - started,
+        forward_seconds=run.seconds,
+        seed=seed,
+        arrays=run.arrays,
+    )
+
+
+def save(verification: Verification, path: str | Path) -> None:
+    """Write the run's input, outputs and weights to an .npz (keys as in README)."""
+    try:
+        with open(path, "wb") as stream:
+            np.savez(stream, **verification.arrays)
+    except OSError as error:
+        raise ConvCalcError(error.strerror or str(error), field="--save") from None
+
+
+@dataclass(frozen=True)
+class _MemoryPlan:
+    temporary_bytes: int  # cap on one kernel's temporaries (chunking)
+    planes_per_chunk: tuple[int, ...]  # one-hot planes per skeleton run, per spatial dim
+    chunk_counts: tuple[int, ...]
+
+
+def _plan_memory(report: Report, max_memory: int, keep_arrays: bool) -> _MemoryPlan:
+    """Refuse up front a run whose arrays cannot fit under max_memory; size the chunks."""
+    value_bytes = REFERENCE_BYTES * report.batch
+    to_reference = REFERENCE_BYTES / DTYPE_BYTES[report.dtype]
+    activations = int(report.totals.peak_activation_bytes * to_reference)
+    per_layer = [(row.params + row.buffers) * REFERENCE_BYTES for row in report.layers]
+    weights = sum(per_layer) if keep_arrays else max(per_layer, default=0)
+    saved = sum(math.prod(row.output_shape) for row in report.layers) * value_bytes
+    resident = activations + weights + (saved if keep_arrays else 0)
+    if resident + MIN_TEMPORARY_BYTES > max_memory:
+        shape = "x".join(map(str, report.input))
+        raise ConvCalcError(
+            f"the reference needs about {_mib(resident + MIN_TEMPORARY_BYTES)} for input"
+            f" {shape}, batch {report.batch}, over --max-memory {_mib(max_memory)}:"
+            " try a smaller --input or --batch" + (", or leave out --save" if keep_arrays else ""),
+            field="--max-memory",
+        )
+    temporary = (max_memory - resident) // 3
+    # The skeleton keeps one float32 mask per live tensor and one-hot plane.
+    plane_bytes = _peak_positions(report) * REFERENCE_BYTES
+    planes, counts = [], []
+    for size in report.input[1:]:
+        per_chunk = max(1, min(size, temporary // max(plane_bytes, 1)))
+        planes.append(per_chunk)
+        counts.append(math.ceil(size / per_chunk))
+    return _MemoryPlan(temporary, tuple(planes), tuple(counts))
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:,.0f} MiB"
+
+
+def _last_use(report: Report) -> dict[str, int]:
+    """Position of the last layer reading each tensor."""
+    return {name: index for index, row in enumerate(report.layers) for name in row.inputs}
+
+
+def _peak_positions(report: Report) -> int:
+    """The most spatial positions live at once in the one-channel skeleton."""
+    last = _last_use(report)
+    live = {INPUT: math.prod(report.input[1:])}
+    total = peak = live[INPUT]
+    for index, row in enumerate(report.layers):
+        live[row.name] = math.prod(row.output_shape[1:])
+        total += live[row.name]
+        peak = max(peak, total)
+        for name in set(row.inputs):
+            if last[name] == index and name in live:
+                total -= live.pop(name)
+    return peak
+
+
+def _progress_counter(progress: Progress | None, steps: int) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps)
+
+    return tick
+
+
+class _Forward:
+    """The reference forward pass, layer by layer, measuring what each layer did."""
+
+    def __init__(
+        self, network: Network, report: Report, seed: int, plan: _MemoryPlan, keep: bool
+    ) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.kernels = numeric.Kernels(plan.temporary_bytes)
+        self.counting = numeric.Kernels(plan.temporary_bytes)  # indicators, not counted as MACs
+        # Pools whose argmax a later layer reads (max_unpool's `of`).
+        self.kernels.remember = {
+            getattr(layer, reference) for layer in network.layers for reference in layer.references
+        }
+        self.batch = report.batch
+        self.keep = keep
+        self.last_use = _last_use(report)
+        first = self.rng.standard_normal((report.batch, *report.input), dtype=np.float32)
+        self.values = {INPUT: first}
+        self.shapes = {INPUT: Shape(report.input[0], tuple(report.input[1:]))}
+        self.seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
+        self.inputs: list[Inputs] = []
+        self.arrays = {"input": first} if keep else {}
+        self.seconds = 0.0
+        self.position = 0
+
+    def layer(self, layer: Layer, row: Row, tick: Callable[[], None]) -> dict[str, object]:
+        """Run one layer; return its measured shape, params, MACs and connections."""
+        sources = list(row.inputs)
+        inputs = Inputs([self.shapes[name] for name in sources], sources, self.seen.get)
+        self.inputs.append(inputs)
+        weights = layer.make_weights(inputs, self.rng)
+        macs_before = self.kernels.macs
+        started = time.perf_counter()
+        try:
+            output = layer.forward(
+                inputs, [self.values[name] for name in sources], weights, self.kernels
+            )
+        except ConvCalcError as error:
+            raise error.add_context(layer_index=row.index, layer_name=row.name) from None
+        self.seconds += time.perf_counter() - started
+        macs = self.kernels.macs - macs_before
+        shape = Shape(output.shape[1], tuple(output.shape[2:]))
+        self.shapes[row.name] = shape
+        self.seen[row.name] = (layer, inputs.shapes, shape)
+        self.values[row.name] = output
+        params = sum(
+            int(np.count_nonzero(array)) for key, array in weights.items() if key not in BUFFERS
+        )
+        connections = int(layer.connections(inputs, weights, self.counting)) * self.batch
+        if self.keep:
+            self.arrays[f"{row.name}/output"] = output
+            self.arrays.update({f"{row.name}/{key}": array for key, array in weights.items()})
+        for name in set(sources):
+            if self.last_use[name] == self.position:
+                del self.values[name]
+        self.position += 1
+        tick()
+        return {
+            "shape": shape.as_tuple(),
+            "params": params,
+            "macs": macs,
+            "connections": connections,
+        }
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """What the skeleton measured for one layer and one spatial dim."""
+
+    matrix: np.ndarray  # [output positions, input positions]: which input reaches which output
+    virtual: np.ndarray  # [output positions]: reaches padding (of any layer) along this dim
+
+
+def _dependencies(
+    network: Network,
+    report: Report,
+    inputs: list[Inputs],
+    plan: _MemoryPlan,
+    tick: Callable[[], None],
+) -> list[list[_Reach]]:
+    """Per layer and spatial dim, which network-input positions reach which outputs.
+
+    One-hot planes of the network input (all ones across the other dims) go through each
+    layer's `dependency` on one channel; after each layer the mask is made 0/1 again, so
+    nothing overflows or cancels down a deep stack. One more run, on an all-zero plane with
+    the padding along the dim marked 1, flags the outputs whose field reaches padding.
+    """
+    kernels = numeric.Kernels(plan.temporary_bytes)
+    spatial = tuple(report.input[1:])
+    found: list[list[_Reach]] = [[] for _ in report.layers]
+    for axis, size in enumerate(spatial):
+        parts: list[list[np.ndarray]] = [[] for _ in report.layers]
+        per_chunk = plan.planes_per_chunk[axis]
+        for first in range(0, size, per_chunk):
+            planes = np.arange(first, min(size, first + per_chunk))
+            start = np.zeros((len(planes), 1, *spatial), dtype=np.float32)
+            np.moveaxis(start, 2 + axis, 2)[np.arange(len(planes)), 0, planes] = 1
+            for index, mask in _skeleton(network, report, inputs, start, kernels):
+                parts[index].append(_reach(mask, axis))
+                tick()
+        kernels.virtual_axis = axis
+        nothing = np.zeros((1, 1, *spatial), dtype=np.float32)
+        for index, mask in _skeleton(network, report, inputs, nothing, kernels):
+            matrix = np.concatenate(parts[index], axis=1)
+            found[index].append(_Reach(matrix, _reach(mask, axis)[:, 0]))
+        kernels.virtual_axis = None
+    return found
+
+
+def _skeleton(network: Network, report: Report, inputs: list[Inputs], start, kernels):
+    """(layer position, 0/1 mask) for each layer of the one-channel skeleton run on `start`."""
+    last = _last_use(report)
+    masks = {INPUT: start}
+    for index, (layer, row) in enumerate(zip(network.layers, report.layers, strict=True)):
+        sources = list(row.inputs)
+        reached = layer.dependency(inputs[index], [masks[name] for name in sources], kernels)
+        masks[row.name] = (reached != 0).astype(np.float32)
+        yield index, masks[row.name]
+        for name in set(sources):
+            if last[name] == index:
+                del masks[name]
+
+
+def _reach(mask: np.ndarray, axis: int) -> np.ndarray:
+    """[planes, 1, *spatial] -> [positions along axis, planes]: reached anywhere across the
+    other dims; a flat mask [planes, 1] is one position."""
+    if mask.ndim == 2:
+        return mask.T != 0
+    along = np.moveaxis(mask[:, 0], 1 + axis, 1)
+    return along.reshape(along.shape[0], along.shape[1], -1).any(axis=2).T
+
+
+def _check(predicted: object, measured: object) -> Check:
+    return Check(predicted, measured, predicted == measured)
+
+
+def _envelope_slack(report: Report) -> dict[str, tuple[Fraction, ...]]:
+    """Per layer and dim, how far a continuous envelope may stand from the real taps.
+
+    A layer whose step has a fractional stride, kernel or padding (upsampling: stride 1/s;
+    adaptive pools: stride in/out) describes where an output reads by a continuous envelope
+    (Araujo et al.), while an output really reads whole input positions (bilinear reads
+    floor(src) and the next one, beside the envelope [src, src+1]; an adaptive window starts
+    at floor(i*in/out)). Each such layer may shift the field by up to one of its input's
+    steps at either end; the slack adds up downstream. Zero slack means an exact comparison.
+    """
+    dims = len(report.input) - 1
+    one, zero = Fraction(1), Fraction(0)
+    fields = {INPUT: ((one,) * dims, (one,) * dims, (zero,) * dims)}
+    slacks = {INPUT: (zero,) * dims}
+    for row in report.layers:
+        sizes, strides, paddings = fields[row.inputs[0]]
+        slack = []
+        for axis in range(dims):
+            inherited = max(slacks[name][axis] for name in row.inputs)
+            # The layer's own step, recovered from its field and its input's.
+            jump = strides[axis]
+            step = (
+                row.effective_stride[axis] / jump,
+                (row.receptive_field[axis] - sizes[axis]) / jump,
+                (row.effective_padding[axis] - paddings[axis]) / jump,
+            )
+            envelope = len(row.inputs) == 1 and any(part.denominator != 1 for part in step)
+            slack.append(inherited + (jump if envelope else 0))
+        fields[row.name] = (row.receptive_field, row.effective_stride, row.effective_padding)
+        slacks[row.name] = tuple(slack)
+    return slacks
+
+
+def _field_check(
+    row: Row, reach: list[_Reach], sizes: tuple[int, ...], slack: tuple[Fraction, ...]
+) -> Check:
+    """Compare the predicted receptive field with the measured reach, dim by dim.
+
+    Output position o's predicted field is [o*stride - padding, o*stride - padding + size - 1].
+    The measured inputs of o must lie inside it (widened at both ends by the slack of
+    `_envelope_slack`). With no slack, an end of the field that is a real input position
+    (no padding of any layer on the way, inside the input) must be measured exactly there.
+    """
+    predicted = {
+        "size": row.receptive_field,
+        "stride": row.effective_stride,
+        "padding": row.effective_padding,
+    }
+    measured: dict[str, list] = {"size": [], "stride": [], "padding": []}
+    if not all(measure.matrix.any() for measure in reach):
+        # No output reads any input (all padding along some dim): nothing to measure.
+        return Check(predicted, {key: [None] * len(reach) for key in measured}, True)
+    ok = True
+    for axis, (measure, size) in enumerate(zip(reach, sizes, strict=True)):
+        matrix = measure.matrix
+        reached = matrix.any(axis=1)
+        first = matrix.argmax(axis=1)
+        last = size - 1 - matrix[:, ::-1].argmax(axis=1)
+        margin = slack[axis]
+        for position in range(matrix.shape[0]):
+            low = position * row.effective_stride[axis] - row.effective_padding[axis]
+            high = low + row.receptive_field[axis] - 1
+            # The field's first and last taps: within the margin of `low` and `high`.
+            starts = (math.floor(low - margin), math.ceil(low + margin))
+            ends = (math.floor(high - margin), math.ceil(high + margin))
+            # An end is measurable when it is a real input position: no padding on the way
+            # and inside the input (an interpolation's envelope may end past the border).
+            # Downstream of an envelope layer (slack) only containment is checked: its holes
+            # (a dilated or narrow transposed kernel) can leave the real taps far inside.
+            real = not measure.virtual[position] and margin == 0
+            start_seen = real and starts[0] >= 0
+            end_seen = real and ends[1] <= size - 1
+            if not reached[position]:
+                # An upsampling layer whose kernel is narrower than its stride leaves outputs
+                # that no input reaches; any other output reads some real input.
+                ok = ok and not (start_seen and end_seen)
+                continue
+            ok = ok and max(starts[0], 0) <= first[position]
+            ok = ok and last[position] <= min(ends[1], size - 1)
+            ok = ok and (not start_seen or first[position] <= starts[1])
+            ok = ok and (not end_seen or last[position] >= ends[0])
+        inferred = _inferred(reached, first, last, size)
+        for key, value in zip(("size", "stride", "padding"), inferred, strict=True):
+            measured[key].append(value)
+    return Check(predicted, measured, bool(ok))
+
+
+def _inferred(reached, first, last, size: int) -> tuple:
+    """(size, stride, padding) read off output positions whose reach touches neither border;
+    None where the field is wider than the input allows to see."""
+    inner = np.flatnonzero(reached & (first > 0) & (last < size - 1))
+    if not len(inner):
+        return None, None, None
+    extent = int((last[inner] - first[inner]).max()) + 1
+    if len(inner) < 2:
+        return extent, None, None
+    a, b = int(inner[0]), int(inner[-1])
+    stride = Fraction(int(first[b] - first[a]), b - a)
+    return extent, stride, a * stride - int(first[a])

@@ -1,0 +1,363 @@
+"""`convcalc verify`: the reference re-measures what the analysis predicts.
+
+The example specs and random small networks must agree on every check; a wrong prediction
+must be caught and named; the CLI's exit codes, JSON and --save layout are a contract; and
+`shapes` must never load NumPy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+from convcalc.errors import ConvCalcError
+from convcalc.layers.base import Cost, Result
+from convcalc.layers.conv import Conv
+from convcalc.spec import build
+from convcalc.verify import CHECKS, verify, verify_path
+
+SPECS = Path(__file__).parent.parent / "specs"
+# Smaller inputs where the full size makes the suite slow (every layer still runs).
+SMALLER_INPUT = {
+    "alexnet": (3, 127, 127),
+    "c3d": (3, 16, 64, 64),
+    "fcn": (3, 96, 96),
+    "unet": (1, 96, 96),
+    "vgg16": (3, 64, 64),
+    "resnet18": (3, 96, 96),
+    "resnet50": (3, 96, 96),
+    "mobilenet_v2": (3, 96, 96),
+}
+runner = CliRunner()
+
+
+def verified(spec: dict):
+    return verify(build(spec))
+
+
+def smaller_segnet(tmp_path: Path) -> Path:
+    """SegNet at 64x96: every pool halves exactly, so the unpools' output_size (set for
+    360x480's odd sizes) goes and the defaults restore each pool's input."""
+    text = (SPECS / "segnet.yaml").read_text()
+    text = re.sub(r", output_size: \[\d+, \d+\]", "", text)
+    text = text.replace("input: [3, 360, 480]", "input: [3, 64, 96]")
+    path = tmp_path / "segnet.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_example_spec_agrees(path: Path, tmp_path: Path):
+    if path.stem == "segnet":
+        path = smaller_segnet(tmp_path)
+    verification = verify_path(path, input_shape=SMALLER_INPUT.get(path.stem))
+    assert verification.ok, [
+        f"{layer.name} {name}: {check.predicted} != {check.measured}"
+        for layer, name, check in verification.mismatches
+    ]
+    assert all(set(layer.checks) == set(CHECKS) for layer in verification.layers)
+
+
+def test_lenet5_measures_the_published_figures():
+    """LeCun et al. 1998: C1 156 params and 122,304 connections, S2 12 and 5,880, C3 1,516
+    and 151,600; the measured values, not just the predicted ones."""
+    verification = verify_path(SPECS / "lenet5.yaml")
+    measured = {
+        layer.name: (layer.checks["params"].measured, layer.checks["connections"].measured)
+        for layer in verification.layers
+    }
+    assert measured["C1"] == (156, 122_304)
+    assert measured["S2"] == (12, 5_880)
+    assert measured["C3"] == (1_516, 151_600)
+
+
+def test_macs_are_counted_from_the_products_performed():
+    """4.09 G multiply-adds for ResNet-50 at 224 (torchvision); here at 96x96 the count
+    must equal the formula's, and a batch of 3 triples it."""
+    one = verify_path(SPECS / "resnet50.yaml", input_shape=(3, 64, 64))
+    three = verify_path(SPECS / "resnet50.yaml", input_shape=(3, 64, 64), batch=3)
+    macs = sum(layer.checks["macs"].measured for layer in one.layers)
+    assert macs == one.report.totals.macs
+    assert sum(layer.checks["macs"].measured for layer in three.layers) == 3 * macs
+
+
+def test_receptive_field_measured_where_it_fits_inside_the_input():
+    """Two stacked 3x3 convs see 5x5 (seed 001's exercise); a stride-2 one moves by 2."""
+    verification = verified(
+        {
+            "input": [1, 12, 12],
+            "layers": [
+                {"name": "a", "type": "conv", "out_channels": 2, "kernel_size": 3},
+                {"name": "b", "type": "conv", "out_channels": 2, "kernel_size": 3, "stride": 2},
+            ],
+        }
+    )
+    field = verification.layers[1].checks["receptive_field"]
+    assert field.ok
+    assert field.measured == {"size": [5, 5], "stride": [2, 2], "padding": [0, 0]}
+
+
+# Random small networks: a layer drawn from every spatial type, with random fields.
+
+
+@st.composite
+def sizes(draw, dims: int):
+    return draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+
+
+@st.composite
+def random_layer(draw, dims: int):
+    kind = draw(
+        st.sampled_from(
+            [
+                "conv",
+                "depthwise_conv",
+                "separable_conv",
+                "conv_transpose",
+                "max_pool",
+                "avg_pool",
+                "subsample",
+                "adaptive_avg_pool",
+                "upsample",
+                "pad",
+                "global_max_pool",
+            ]
+        )
+    )
+    layer = {"type": kind}
+    if kind in ("conv", "depthwise_conv", "separable_conv", "conv_transpose"):
+        layer["kernel_size"] = draw(sizes(dims))
+        layer["stride"] = draw(sizes(dims))
+        layer["dilation"] = draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+        layer["padding"] = draw(
+            st.sampled_from([0, 1, "same", [[0, 1]] * dims])
+            if kind != "conv_transpose"
+            else st.integers(0, 1)
+        )
+        layer["bias"] = draw(st.booleans())
+        if kind in ("conv", "separable_conv", "conv_transpose"):
+            layer["out_channels"] = draw(st.integers(1, 3))
+    elif kind in ("max_pool", "avg_pool"):
+        layer["kernel_size"] = draw(sizes(dims))
+        layer["stride"] = draw(sizes(dims))
+        layer["padding"] = [draw(st.integers(0, k // 2)) for k in layer["kernel_size"]]
+        layer["ceil_mode"] = draw(st.booleans())
+    elif kind == "subsample":
+        layer["kernel_size"] = draw(sizes(dims))
+    elif kind == "adaptive_avg_pool":
+        layer["output_size"] = draw(st.lists(st.integers(1, 5), min_size=dims, max_size=dims))
+    elif kind == "upsample":
+        modes = {1: "linear", 2: "bilinear", 3: "trilinear"}
+        layer["mode"] = draw(st.sampled_from(["nearest", modes[dims]]))
+        layer["scale_factor"] = draw(st.sampled_from([1.5, 2, 3]))
+    elif kind == "pad":
+        layer["padding"] = draw(st.integers(0, 2))
+    return layer
+
+
+@st.composite
+def random_network(draw):
+    dims = draw(st.integers(1, 3))
+    size = {1: 20, 2: 12, 3: 7}[dims]
+    spatial = [draw(st.integers(3, size)) for _ in range(dims)]
+    layers = [draw(random_layer(dims)) for _ in range(draw(st.integers(1, 3)))]
+    if draw(st.booleans()):
+        layers += [{"type": "flatten"}, {"type": "dense", "out_features": 3}]
+    return {"input": [draw(st.integers(1, 3)), *spatial], "batch": 2, "layers": layers}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(random_network())
+def test_random_networks_agree(spec):
+    try:
+        verification = verified(spec)
+    except ConvCalcError:
+        assume(False)
+        raise
+    assert verification.ok, [
+        f"{layer.name} {name}: {check.predicted} != {check.measured}"
+        for layer, name, check in verification.mismatches
+    ]
+
+
+# The command line.
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_cli_exit_0_when_everything_agrees():
+    result = invoke("verify", str(SPECS / "lenet5.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "all checks agree" in result.stdout
+    assert "C3" in result.stdout
+
+
+def test_cli_exit_1_names_the_layer_and_the_check(monkeypatch):
+    """A deliberately wrong MAC count is caught: exit 1, the layer, the check, both values."""
+    analyze = Conv.analyze
+
+    def one_mac_short(self, inputs) -> Result:
+        result = analyze(self, inputs)
+        if self.name != "C3":
+            return result
+        cost = result.cost
+        wrong = Cost(cost.params, cost.buffers, cost.macs - 1, cost.flops, cost.connections)
+        return Result(result.output, wrong, result.steps, result.notes, result.parts)
+
+    monkeypatch.setattr(Conv, "analyze", one_mac_short)
+    result = invoke("verify", str(SPECS / "lenet5.yaml"))
+    assert result.exit_code == 1
+    assert "mismatch: layer 4 (C3): macs: predicted 149,999, measured 150,000" in result.stderr
+    assert "1 check differs" in result.stdout
+
+
+def test_cli_exit_1_in_json_too(monkeypatch):
+    monkeypatch.setattr(Conv, "analyze", lambda self, inputs: _doubled_params(self, inputs))
+    result = invoke("verify", str(SPECS / "lenet5.yaml"), "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    c1 = next(layer for layer in data["layers"] if layer["name"] == "C1")
+    assert c1["ok"] is False
+    assert c1["checks"]["params"] == {"predicted": 312, "measured": 156, "ok": False}
+
+
+_ORIGINAL_CONV_ANALYZE = Conv.analyze
+
+
+def _doubled_params(self, inputs) -> Result:
+    result = _ORIGINAL_CONV_ANALYZE(self, inputs)
+    cost = result.cost
+    doubled = Cost(2 * cost.params, cost.buffers, cost.macs, cost.flops, cost.connections)
+    return Result(result.output, doubled, result.steps, result.notes, result.parts)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("specs-that-do-not-exist.yaml",), "specs-that-do-not-exist.yaml"),
+        (("--max-memory", "lots"), "--max-memory"),
+        (("--format", "csv"), "--format"),
+        (("--input", "3x0x0"), "--input"),
+        (("--max-memory", "8MiB"), "try a smaller --input"),
+    ],
+)
+def test_cli_exit_2_for_a_bad_call_or_spec(args, message):
+    spec = [] if args[0].endswith(".yaml") else [str(SPECS / "resnet50.yaml")]
+    result = invoke("verify", *spec, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+
+
+def test_a_network_too_big_for_max_memory_is_refused_before_running():
+    with pytest.raises(ConvCalcError, match="over --max-memory 1,024 MiB: try a smaller --input"):
+        verify_path(SPECS / "vgg16.yaml", input_shape=(3, 1024, 1024), batch=4)
+
+
+def test_json_format():
+    result = invoke("verify", str(SPECS / "lenet5.yaml"), "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert {"ok", "seconds", "forward_seconds", "layers"} <= set(data)
+    assert data["ok"] is True
+    layer = data["layers"][0]
+    assert set(layer) == {"name", "ok", "checks"}
+    assert set(layer["checks"]) == set(CHECKS)
+    assert layer["checks"]["shape"] == {
+        "predicted": [6, 28, 28],
+        "measured": [6, 28, 28],
+        "ok": True,
+    }
+    field = layer["checks"]["receptive_field"]
+    assert field["predicted"] == {"size": [5, 5], "stride": [1, 1], "padding": [0, 0]}
+
+
+def test_save_writes_input_outputs_and_weights_in_pytorch_layouts(tmp_path: Path):
+    spec = tmp_path / "layouts.yaml"
+    spec.write_text(
+        """
+input: [4, 8, 8]
+layers:
+  - {name: conv, type: conv, out_channels: 6, kernel_size: 3, groups: 2}
+  - {name: bn, type: batchnorm}
+  - {name: sep, type: separable_conv, out_channels: 6, kernel_size: 3, multiplier: 2}
+  - {name: up, type: conv_transpose, out_channels: 4, kernel_size: 2, stride: 2, groups: 2}
+  - {name: table, type: conv, out_channels: 2, kernel_size: 1, connection_table: [[0, 1], [3]]}
+  - {name: S, type: subsample, kernel_size: 2}
+  - {name: flat, type: flatten}
+  - {name: fc, type: dense, out_features: 3, bias: false}
+"""
+    )
+    saved = tmp_path / "run.npz"
+    result = invoke("verify", str(spec), "--save", str(saved), "--seed", "3")
+    assert result.exit_code == 0, result.output
+    arrays = np.load(saved)
+    shapes = {key: arrays[key].shape for key in arrays.files}
+    assert shapes == {
+        "input": (1, 4, 8, 8),
+        "conv/output": (1, 6, 6, 6),
+        "conv/weight": (6, 2, 3, 3),
+        "conv/bias": (6,),
+        "bn/output": (1, 6, 6, 6),
+        "bn/weight": (6,),
+        "bn/bias": (6,),
+        "bn/running_mean": (6,),
+        "bn/running_var": (6,),
+        "sep/output": (1, 6, 4, 4),
+        "sep/depthwise_weight": (12, 1, 3, 3),
+        "sep/depthwise_bias": (12,),
+        "sep/pointwise_weight": (6, 12, 1, 1),
+        "sep/pointwise_bias": (6,),
+        "up/output": (1, 4, 8, 8),
+        "up/weight": (6, 2, 2, 2),
+        "up/bias": (4,),
+        "table/output": (1, 2, 8, 8),
+        "table/weight": (2, 4, 1, 1),
+        "table/bias": (2,),
+        "S/output": (1, 2, 4, 4),
+        "S/weight": (2,),
+        "S/bias": (2,),
+        "flat/output": (1, 32),
+        "fc/output": (1, 3),
+        "fc/weight": (3, 32),
+    }
+    assert arrays["table/weight"][0, 2:].sum() == 0 and arrays["table/weight"][1, :3].sum() == 0
+    assert arrays["input"].dtype == np.float32
+    # The same seed gives the same run.
+    again = tmp_path / "again.npz"
+    invoke("verify", str(spec), "--save", str(again), "--seed", "3")
+    np.testing.assert_array_equal(np.load(again)["fc/output"], arrays["fc/output"])
+
+
+def test_shapes_never_imports_numpy():
+    """The numeric path loads NumPy only when verify runs."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from convcalc.cli import app\n"
+        f"result = CliRunner().invoke(app, ['shapes', {str(SPECS / 'resnet50.yaml')!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "import convcalc.analysis, convcalc.render, convcalc.layers\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
