@@ -265,6 +265,86 @@ def verify(
         raise typer.Exit(EXIT_MISMATCH)
 
 
+EXIT_OVER_BUDGET = 1
+LIMIT = "Limit (flags win over the spec's budget): "
+
+
+@app.command("check")
+def check_budgets(
+    specs: Annotated[
+        list[str], typer.Argument(help="Spec files or globs (quoted: 'specs/**/*.yaml').")
+    ],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, markdown or github.")
+    ] = "table",
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="The spec on the base branch, or a directory holding the base branch's specs"
+            " at the same paths: growth is measured against it.",
+        ),
+    ] = None,
+    max_growth: Annotated[
+        str | None,
+        typer.Option(help="Largest growth against --baseline, e.g. params=5%,macs=10%."),
+    ] = None,
+    max_params: Annotated[str | None, typer.Option(help=LIMIT + "25.6M.")] = None,
+    max_macs: Annotated[str | None, typer.Option(help=LIMIT + "4.1G.")] = None,
+    max_flops: Annotated[str | None, typer.Option(help=LIMIT + "8.2G.")] = None,
+    max_peak_activation_bytes: Annotated[
+        str | None, typer.Option(help=LIMIT + "100MB or 1.5GiB.")
+    ] = None,
+    max_model_bytes: Annotated[str | None, typer.Option(help=LIMIT + "100MiB.")] = None,
+    min_receptive_field: Annotated[
+        str | None,
+        typer.Option(help="Smallest receptive field, e.g. 200, 96x96 or 200@layer4."),
+    ] = None,
+    output_shape: Annotated[
+        str | None, typer.Option(help="Exact output shape, e.g. 1000 or 21x224x224.")
+    ] = None,
+) -> None:
+    """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
+    from convcalc import render
+    from convcalc.budget import parse_flags
+    from convcalc.check import check
+
+    try:
+        check_format(output_format, render.CHECK_FORMATS)
+        flags = parse_flags(
+            {
+                "max_params": max_params,
+                "max_macs": max_macs,
+                "max_flops": max_flops,
+                "max_peak_activation_bytes": max_peak_activation_bytes,
+                "max_model_bytes": max_model_bytes,
+                "min_receptive_field": min_receptive_field,
+                "output_shape": output_shape,
+                "max_growth": max_growth,
+            }
+        )
+        run = check(specs, flags, baseline)
+    except ConvCalcError as error:
+        raise fail(str(error)) from None
+    if run.errors:
+        # As in `shapes`: every invalid spec named, exit 2. Only the github format writes
+        # them on stdout too, as annotations on the spec lines.
+        if output_format == "github":
+            typer.echo(render.render_check_github(run))
+        for error in run.errors[:-1]:
+            typer.echo(f"error: {error}", err=True)
+        raise fail(str(run.errors[-1]))
+    if output_format == "json":
+        typer.echo(render.render_check_json(run))
+    elif output_format == "markdown":
+        typer.echo(render.render_check_markdown(run))
+    elif output_format == "github":
+        typer.echo(render.render_check_github(run))
+    else:
+        render.print_check(run)
+    if not run.ok:
+        raise typer.Exit(EXIT_OVER_BUDGET)
+
+
 def main() -> None:
     """Console-script entry point."""
     # convcalc uses no pydantic plugins; looking them up scans every installed package's

@@ -11,9 +11,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from convcalc.analysis import Report, Row
+from convcalc.budget import BYTE_METRICS, Outcome
 from convcalc.errors import ConvCalcError
 
 if TYPE_CHECKING:  # `shapes` renders without loading the compare machinery
+    from convcalc.check import CheckRun, SpecCheck
     from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures
 
 FORMATS = ("table", "json", "markdown", "csv")
@@ -394,15 +396,7 @@ def comparison_to_dict(comparison: Comparison) -> dict:
         ],
     }
     if comparison.diff is not None:
-        data["diff"] = [
-            {
-                "name": change.name,
-                "change": change.change,
-                "before": _figures_dict(change.before),
-                "after": _figures_dict(change.after),
-            }
-            for change in comparison.diff
-        ]
+        data["diff"] = diff_to_list(comparison.diff)
     return data
 
 
@@ -450,6 +444,19 @@ def _candidate_dict(candidate: Candidate, with_totals: bool) -> dict:
         # A spec file: its whole-network totals, as `shapes` gives them.
         data["totals"] = to_dict(candidate.report)["totals"]
     return data
+
+
+def diff_to_list(diff: list[LayerChange]) -> list[dict]:
+    """A layer diff as JSON: name, change, and the figures before and after (or null)."""
+    return [
+        {
+            "name": change.name,
+            "change": change.change,
+            "before": _figures_dict(change.before),
+            "after": _figures_dict(change.after),
+        }
+        for change in diff
+    ]
 
 
 def _figures_dict(figures: LayerFigures | None) -> dict | None:
@@ -528,29 +535,36 @@ def _diff_table(diff: list[LayerChange]):
     from rich.table import Table
 
     table = Table(title="layers added, removed or changed", title_justify="left")
-    for header in ("change", "layer", "type", "output", "params", "MACs", "memory", "RF"):
-        table.add_column(
-            header, justify="right" if header in ("params", "MACs", "memory") else "left"
-        )
-    texts = (
-        ("type", str),
-        ("output_shape", per_dim),
-        ("params", lambda value: f"{value:,}"),
-        ("macs", lambda value: f"{value:,}"),
-        ("output_bytes", lambda value: human(value, True)),
-        ("receptive_field", per_dim),
-    )
+    for header in DIFF_HEADERS:
+        table.add_column(header, justify="right" if header in DIFF_NUMERIC else "left")
     for change in diff:
-        cells = [change.change, change.name]
-        for key, text in texts:
-            before = text(getattr(change.before, key)) if change.before else None
-            after = text(getattr(change.after, key)) if change.after else None
-            if before is None or after is None or before == after:
-                cells.append(after if after is not None else before)
-            else:
-                cells.append(f"{before} {ARROW} {after}")
-        table.add_row(*cells)
+        table.add_row(*diff_cells(change))
     return table
+
+
+DIFF_HEADERS = ("change", "layer", "type", "output", "params", "MACs", "memory", "RF")
+DIFF_NUMERIC = ("params", "MACs", "memory")
+_DIFF_TEXTS = (
+    ("type", str),
+    ("output_shape", per_dim),
+    ("params", lambda value: f"{value:,}"),
+    ("macs", lambda value: f"{value:,}"),
+    ("output_bytes", lambda value: human(value, True)),
+    ("receptive_field", per_dim),
+)
+
+
+def diff_cells(change: LayerChange) -> list[str]:
+    """One row of a layer diff, under DIFF_HEADERS: a changed figure reads 'before → after'."""
+    cells = [change.change, change.name]
+    for key, text in _DIFF_TEXTS:
+        before = text(getattr(change.before, key)) if change.before else None
+        after = text(getattr(change.after, key)) if change.after else None
+        if before is None or after is None or before == after:
+            cells.append(after if after is not None else before)
+        else:
+            cells.append(f"{before} {ARROW} {after}")
+    return cells
 
 
 # `convcalc verify`. The Verification type lives in convcalc.verify, which loads NumPy:
@@ -700,3 +714,333 @@ class verify_progress:  # noqa: N801 (used as a function in a with statement)
 
     def __exit__(self, *exc_info) -> None:
         self.progress.stop()
+
+
+# `convcalc check`.
+
+CHECK_FORMATS = ("table", "json", "markdown", "github")
+# The first line of the markdown report, so that a CI job can find and update its comment.
+MARKDOWN_MARKER = "<!-- convcalc check -->"
+
+
+def growth_text(change: Fraction | None) -> str:
+    """1/20 -> '+5%', 731/10000 -> '+7.31%': a relative change to two decimals."""
+    if change is None:
+        return "n/a"
+    text = f"{float(round(change * 100, 2)):.2f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0"):
+        return "0%"
+    return f"{'+' if change > 0 else ''}{text}%"
+
+
+def amount(value: object, kind: str) -> str:
+    """A limit or a figure, as text for its kind of budget (see budget.Outcome)."""
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "bytes":
+        return human(value, True)
+    if kind == "growth":
+        return growth_text(value)
+    return per_dim(value)
+
+
+def margin_text(outcome: Outcome) -> str:
+    """How far from the limit: what is left of it, or how far past it."""
+    kind = outcome.kind
+    if kind in ("count", "bytes"):
+        if outcome.ok:
+            return f"{amount(outcome.limit - outcome.actual, kind)} left"
+        return f"{_excess_text(outcome)} over"
+    if kind == "field" and not outcome.ok:
+        return f"short by {per_dim(outcome.excess)}"
+    if kind == "growth" and outcome.excess is not None:
+        return f"{growth_text(outcome.excess)} over"
+    return ""
+
+
+def _excess_text(outcome: Outcome) -> str:
+    """A count's or a byte size's excess, exact, and relative to the limit: '1,938 (+194%)'."""
+    relative = Fraction(outcome.excess, outcome.limit) if outcome.limit else None
+    unit = " B" if outcome.kind == "bytes" else ""
+    return f"{outcome.excess:,}{unit} ({growth_text(relative)})"
+
+
+def violation_text(outcome: Outcome) -> str:
+    """What an exceeded budget found, and the layers that contribute most."""
+    kind, limit, actual = outcome.kind, outcome.limit, outcome.actual
+    if kind == "field":
+        return (
+            f"receptive field {per_dim(actual)} at {outcome.layer} is below the minimum"
+            f" {per_dim(limit)} (short by {per_dim(outcome.excess)})"
+        )
+    if kind == "shape":
+        return f"output shape {per_dim(actual)} of {outcome.layer} is not {per_dim(limit)}"
+    metric = outcome.budget.split(".")[-1].removeprefix("max_")
+    unit = "bytes" if metric in BYTE_METRICS else "count"
+    if kind == "growth":
+        text = (
+            f"{metric} grew {growth_text(actual)} ({amount(outcome.baseline, unit)}"
+            f" {ARROW} {amount(outcome.value, unit)}), more than the {amount(limit, kind)} allowed"
+        )
+        label = "grew most"
+        layers = [f"{layer.name} +{amount(layer.value, unit)}" for layer in outcome.layers]
+    else:
+        text = (
+            f"{amount(actual, kind)} exceeds the limit {amount(limit, kind)}"
+            f" by {_excess_text(outcome)}"
+        )
+        # The peak is a sum of the outputs live at once: a share of it would mislead.
+        peak = metric == "peak_activation_bytes"
+        label = "largest outputs" if peak else "most in"
+        layers = [
+            f"{layer.name} {amount(layer.value, unit)}"
+            + ("" if peak else f" ({percent(Fraction(layer.value, actual)).lstrip('+')})")
+            for layer in outcome.layers
+        ]
+    return f"{text}; {label}: {', '.join(layers)}" if layers else text
+
+
+def check_summary(run: CheckRun) -> str:
+    """'2 budgets exceeded in 1 of 3 specs' or 'every budget holds (3 specs)'."""
+    if run.ok:
+        return f"every budget holds ({plural(len(run.specs), 'spec')})"
+    failing = sum(1 for spec in run.specs if not spec.ok)
+    return (
+        f"{plural(run.violations, 'budget')} exceeded in {failing} of"
+        f" {plural(len(run.specs), 'spec')}"
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    """(1, 'spec') -> '1 spec'; (2, 'spec') -> '2 specs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def outcome_to_dict(outcome: Outcome) -> dict:
+    """The JSON object of one budget checked (keys are a contract, see README)."""
+
+    def value(figure: object) -> object:
+        if outcome.kind == "growth":
+            return None if figure is None else growth_text(figure)
+        if isinstance(figure, tuple):
+            return [exact(size) for size in figure]
+        return figure
+
+    data = {
+        "budget": outcome.budget,
+        "limit": value(outcome.limit),
+        "actual": value(outcome.actual),
+        "excess": value(outcome.excess),
+        "ok": outcome.ok,
+        "source": "flag" if outcome.from_flag else "spec",
+        "line": outcome.line,
+        "layer": outcome.layer,
+        "layers": [
+            {"name": layer.name, "value": layer.value, "line": layer.line}
+            for layer in outcome.layers
+        ],
+    }
+    if outcome.kind == "growth":
+        data["baseline"] = outcome.baseline
+        data["value"] = outcome.value
+    return data
+
+
+def check_to_dict(run: CheckRun) -> dict:
+    """The JSON object of a check run (keys are a contract, see README)."""
+    specs = []
+    for spec in run.specs:
+        data = {
+            "path": spec.path,
+            "name": spec.report.name,
+            "ok": spec.ok,
+            "violations": [outcome_to_dict(outcome) for outcome in spec.violations],
+            "checks": [outcome_to_dict(outcome) for outcome in spec.outcomes],
+            "totals": to_dict(spec.report)["totals"],
+            "baseline": spec.baseline_path,
+            "notes": list(spec.notes),
+        }
+        if spec.diff is not None:
+            data["diff"] = diff_to_list(spec.diff)
+        specs.append(data)
+    return {"ok": run.ok, "specs": specs}
+
+
+def render_check_json(run: CheckRun) -> str:
+    """The check run as indented JSON."""
+    return json.dumps(check_to_dict(run), indent=2)
+
+
+def render_check_github(run: CheckRun) -> str:
+    """GitHub Actions workflow commands: one ::error per exceeded budget or invalid spec,
+    at the spec line of the budget entry or of the layer that contributes most, so that it
+    shows inline on the pull request; a ::warning per note; then a summary line."""
+    lines = []
+    for error in run.errors:
+        message = str(
+            ConvCalcError(
+                error.message,
+                layer_index=error.layer_index,
+                layer_name=error.layer_name,
+                field=error.field,
+            )
+        )
+        lines.append(_workflow_command("error", error.file, error.line, "convcalc check", message))
+    for spec in run.specs:
+        for outcome in spec.violations:
+            lines.append(
+                _workflow_command(
+                    "error",
+                    spec.path,
+                    outcome.line,
+                    f"convcalc check: {outcome.budget}",
+                    f"{outcome.budget}: {violation_text(outcome)}",
+                )
+            )
+        for note in spec.notes:
+            lines.append(_workflow_command("warning", spec.path, None, "convcalc check", note))
+    summary = f"{plural(len(run.errors), 'invalid spec')}" if run.errors else check_summary(run)
+    lines.append(f"convcalc check: {summary}")
+    return "\n".join(lines)
+
+
+def _workflow_command(
+    command: str, file: str | None, line: int | None, title: str, message: str
+) -> str:
+    """'::error file=a.yaml,line=3,title=...::message', escaped as the Actions runner reads it
+    (actions/toolkit, command.ts: '%', CR and LF in the message; also ':' and ',' in values)."""
+
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    properties = {"file": file, "line": line, "title": title}
+    shown = ",".join(
+        f"{key}={escape(str(value)).replace(':', '%3A').replace(',', '%2C')}"
+        for key, value in properties.items()
+        if value is not None
+    )
+    return f"::{command} {shown}::{escape(message)}"
+
+
+def render_check_markdown(run: CheckRun) -> str:
+    """A compact report to post as a pull-request comment: per spec, each budget, the
+    violations and the layers behind them, the totals (against the baseline, when given)
+    and the layer diff, folded."""
+    mark = "✅" if run.ok else "❌"
+    out = [MARKDOWN_MARKER, f"## convcalc check: {mark} {check_summary(run)}", ""]
+    for spec in run.specs:
+        out.extend(_spec_markdown(spec))
+    return "\n".join(out)
+
+
+def _spec_markdown(spec: SpecCheck) -> list[str]:
+    from convcalc.compare import last_spatial_field
+
+    mark = "✅" if spec.ok else "❌"
+    exceeded = len(spec.violations)
+    verdict = (
+        f"{exceeded} of {plural(len(spec.outcomes), 'budget')} exceeded"
+        if exceeded
+        else "within budget"
+    )
+    out = [f"### {mark} `{spec.path}` ({spec.report.name}): {verdict}", ""]
+    if spec.outcomes:
+        out += ["| budget | limit | actual | margin | |", "|---|---:|---:|---:|:---:|"]
+        for outcome in spec.outcomes:
+            cells = (
+                f"`{outcome.budget}`" + (" (flag)" if outcome.from_flag else ""),
+                amount(outcome.limit, outcome.kind),
+                amount(outcome.actual, outcome.kind),
+                margin_text(outcome),
+                "✅" if outcome.ok else "❌",
+            )
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out += [f"- ❌ **{outcome.budget}**: {violation_text(outcome)}" for outcome in spec.violations]
+    out += [f"- note: {note}" for note in spec.notes]
+    if spec.violations or spec.notes:
+        out.append("")
+    reports = [spec.report] if spec.baseline is None else [spec.baseline, spec.report]
+    if spec.baseline is None:
+        out += ["| total | this spec |", "|---|---:|"]
+    else:
+        out += ["| total | baseline | this spec | change |", "|---|---:|---:|---:|"]
+    for label, key, binary in SIDE_BY_SIDE:
+        values = [getattr(report.totals, key) for report in reports]
+        texts = [human(value, True) if binary else f"{value:,}" for value in values]
+        if spec.baseline is not None:
+            texts.append(percent(Fraction(values[1] - values[0], values[0]) if values[0] else None))
+        out.append(f"| {label} | " + " | ".join(texts) + " |")
+    for label, texts in (
+        ("receptive field", [per_dim(last_spatial_field(report)) for report in reports]),
+        ("output", [per_dim(report.layers[-1].output_shape) for report in reports]),
+    ):
+        out.append(f"| {label} | " + " | ".join(texts) + (" | |" if len(texts) > 1 else " |"))
+    out.append("")
+    if spec.diff is not None:
+        out.extend(_diff_markdown(spec.diff, spec.baseline_path))
+    return out
+
+
+def _diff_markdown(diff: list[LayerChange], baseline_path: str) -> list[str]:
+    if not diff:
+        return [f"No layer changed against `{baseline_path}`.", ""]
+    counts = {}
+    for change in diff:
+        counts[change.change] = counts.get(change.change, 0) + 1
+    summary = ", ".join(f"{count} {change}" for change, count in counts.items())
+    out = [
+        f"<details><summary>Layers against <code>{baseline_path}</code>: {summary}</summary>",
+        "",
+        "| " + " | ".join(DIFF_HEADERS) + " |",
+        "|"
+        + "|".join("---:" if header in DIFF_NUMERIC else "---" for header in DIFF_HEADERS)
+        + "|",
+    ]
+    for change in diff:
+        out.append(
+            "| " + " | ".join(cell.replace("|", "\\|") for cell in diff_cells(change)) + " |"
+        )
+    return [*out, "", "</details>", ""]
+
+
+def print_check(run: CheckRun) -> None:
+    """Rich tables: per spec, each budget with its limit, figure, margin and verdict."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    for spec in run.specs:
+        verdict = (
+            Text("within budget", "green")
+            if spec.ok
+            else Text(f"{plural(len(spec.violations), 'budget')} exceeded", "bold red")
+        )
+        console.print(Text.assemble((spec.path, "bold"), f" ({spec.report.name}): ", verdict))
+        if spec.outcomes:
+            table = Table(title_justify="left")
+            table.add_column("budget")
+            for header in ("limit", "actual", "margin"):
+                table.add_column(header, justify="right")
+            table.add_column("", justify="center")
+            for outcome in spec.outcomes:
+                table.add_row(
+                    outcome.budget + (" (flag)" if outcome.from_flag else ""),
+                    amount(outcome.limit, outcome.kind),
+                    amount(outcome.actual, outcome.kind),
+                    margin_text(outcome),
+                    Text("✓", "green") if outcome.ok else Text("✗", "bold red"),
+                )
+            console.print(table)
+        for outcome in spec.violations:
+            console.print(Text(f"✗ {outcome.budget}: {violation_text(outcome)}", "red"))
+        for note in spec.notes:
+            console.print(Text.assemble(("note", "yellow"), f": {note}"))
+        if spec.diff:
+            console.print(_diff_table(spec.diff))
+        console.print()
+    style = "bold green" if run.ok else "bold red"
+    console.print(Text(f"convcalc check: {check_summary(run)}", style))

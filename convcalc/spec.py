@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from convcalc import expr
+from convcalc.budget import Budget, parse_budget
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.layers import LAYER_TYPES
@@ -30,7 +31,7 @@ MAX_NODES = 1_000_000  # values in a parsed spec, YAML aliases expanded
 # Bytes per value of each dtype, for the memory figures.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "blocks", "layers")
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "blocks", "layers", "budget")
 INPUT = "input"  # the network input, as named in `inputs`
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
@@ -47,6 +48,7 @@ class Network:
     layers: list[Layer] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # layer name -> line in the spec
     file: str | None = None
+    budget: Budget | None = None  # the `budget:` section; `convcalc check` evaluates it
 
     @property
     def dtype_bytes(self) -> int:
@@ -116,6 +118,8 @@ def build(document: Any, default_name: str = "network") -> Network:
         batch=_positive(document.get("batch", 1), "batch"),
         dtype=_dtype(document.get("dtype", "float32")),
     )
+    if document.get("budget") is not None:
+        network.budget = parse_budget(document["budget"])
     blocks = document.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise ConvCalcError("a mapping of block name to {args, layers}", field="blocks")
@@ -378,9 +382,10 @@ def _dtype(value: Any) -> str:
 
 
 class _MarkedDict(dict):
-    """A mapping that remembers the spec line it started on."""
+    """A mapping that remembers the spec line it started on, and the line of each key."""
 
     line: int | None = None
+    key_lines: dict[Any, int]
 
 
 class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -402,10 +407,11 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mark
     loader.flatten_mapping(node)
     mapping = _MarkedDict()
     mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
     for key_node, value_node in node.value:
-        mapping[loader.construct_object(key_node, deep=True)] = loader.construct_object(
-            value_node, deep=True
-        )
+        key = loader.construct_object(key_node, deep=True)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
     return mapping
 
 

@@ -1,0 +1,503 @@
+"""Budgets: the limits a spec must keep, and their evaluation against an analysis report.
+
+A budget comes from the spec's `budget:` section and from `convcalc check`'s flags; a flag
+wins over the spec's entry of the same name. Limits are exact integers: '25.6M' is
+25,600,000 and '1.5GiB' is 1,610,612,736, never a float on the way.
+
+Pure, like `analysis`: nothing here reads a file or prints. `spec` calls `parse_budget` on
+the `budget:` section, so this module imports neither `spec` nor `analysis` at run time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from convcalc.errors import ConvCalcError
+
+if TYPE_CHECKING:
+    from convcalc.analysis import Report, Row
+
+# SI prefixes for counts and bytes; K is accepted for k, as in '100K params'.
+SI_PREFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+# Byte units: decimal (kB, MB, ...) and binary (KiB, MiB, ...), after IEC 80000-13.
+BYTE_UNITS = {
+    "B": 1,
+    "kB": 10**3,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "PB": 10**15,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "PiB": 2**50,
+}
+_QUANTITY = re.compile(
+    r"(?P<number>[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})"
+    r"(?:[eE](?P<exponent>[+-]?[0-9]{1,3}))?\s*(?P<unit>[A-Za-z]{0,3})"
+)
+_PERCENT = re.compile(r"(?P<number>[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})\s*%")
+_SIZES = re.compile(r"[0-9]{1,10}(?:[x,][0-9]{1,10}){0,3}")  # 1000, 64x7x7, 64,7,7
+
+# The whole-network figures a budget can cap or a baseline can bound the growth of; each is
+# a field of analysis.Totals. Per layer: what the layer adds to the figure.
+METRICS = ("params", "macs", "flops", "peak_activation_bytes", "model_bytes")
+BYTE_METRICS = ("peak_activation_bytes", "model_bytes")
+TOP_LAYERS = 3  # contributing layers named with each violation
+
+
+@dataclass(frozen=True)
+class FieldLimit:
+    """A smallest receptive field, at one layer or at the last layer with spatial dims."""
+
+    size: tuple[int, ...]  # one value for every spatial dim, or one per dim
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits one spec is checked against; None (or no growth entry): not checked."""
+
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_flops: int | None = None
+    max_peak_activation_bytes: int | None = None
+    max_model_bytes: int | None = None
+    min_receptive_field: FieldLimit | None = None
+    output_shape: tuple[int, ...] | None = None
+    max_growth: Mapping[str, Fraction] = field(default_factory=dict)  # metric -> 1/20 for 5%
+    # Where each entry is written: 'max_params' or 'max_growth.params' -> spec line.
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    from_flags: frozenset[str] = frozenset()  # entries set on the command line
+
+    def entries(self) -> list[str]:
+        """The names of the entries set, as in the spec ('max_growth.params' for growth)."""
+        names = [name for name in SCALAR_ENTRIES if getattr(self, name) is not None]
+        return names + [f"max_growth.{metric}" for metric in self.max_growth]
+
+
+def merge(spec_budget: Budget | None, flags: Budget) -> Budget:
+    """The spec's budget with every entry the flags set replaced by the flag's."""
+    base = spec_budget or Budget()
+    changes: dict[str, Any] = {
+        name: getattr(flags, name) for name in SCALAR_ENTRIES if getattr(flags, name) is not None
+    }
+    changes["max_growth"] = {**base.max_growth, **flags.max_growth}
+    overridden = set(flags.entries())
+    changes["lines"] = {key: line for key, line in base.lines.items() if key not in overridden}
+    changes["from_flags"] = frozenset(overridden)
+    return replace(base, **changes)
+
+
+# Parsing: the spec's values (YAML/JSON scalars and lists) and the flags' strings.
+
+
+def parse_quantity(value: Any, units: Mapping[str, int] = SI_PREFIXES) -> int:
+    """25600000, '25.6M', '4.1G', '100MB' or '1.5GiB' (with byte units) -> an exact int >= 0."""
+    if isinstance(value, bool):
+        raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+    if isinstance(value, int):
+        amount, text = Fraction(value), str(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+        # JSON and YAML floats (2.56e+7): their shortest repr is the number the user wrote.
+        amount, text = Fraction(Decimal(repr(value))), repr(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        found = _QUANTITY.fullmatch(text)
+        if not found:
+            raise ConvCalcError(f"{value!r} is not a number such as {_examples(units)}")
+        if found["unit"] in BYTE_UNITS and found["unit"] not in units:
+            raise ConvCalcError(f"{value!r}: byte units are for the byte budgets, this is a count")
+        if found["unit"] not in units:
+            raise ConvCalcError(
+                f"unknown unit {found['unit']!r} in {value!r}"
+                f" (known: {', '.join(unit for unit in units if unit)})"
+            )
+        amount = (
+            Fraction(Decimal(found["number"]))
+            * Fraction(10) ** int(found["exponent"] or 0)
+            * units[found["unit"]]
+        )
+    else:
+        raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+    if amount < 0:
+        raise ConvCalcError(f"a limit of 0 or more, got {text}")
+    if amount.denominator != 1:
+        raise ConvCalcError(f"{text} is not a whole number ({float(amount):,})")
+    return amount.numerator
+
+
+def parse_bytes(value: Any) -> int:
+    """A byte count: a number with an SI prefix or a byte unit ('100MB', '1.5GiB') -> int."""
+    return parse_quantity(value, {**SI_PREFIXES, **BYTE_UNITS})
+
+
+def parse_percent(value: Any) -> Fraction:
+    """'5%' or '2.5%' -> the exact fraction (1/20, 1/40)."""
+    found = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not found:
+        raise ConvCalcError(f"a percentage such as 5% or 2.5%, got {value!r}")
+    return Fraction(Decimal(found["number"])) / 100
+
+
+def parse_growth(value: Any) -> dict[str, Fraction]:
+    """{params: 5%, macs: 10%} (spec) or 'params=5%,macs=10%' (flag) -> metric -> fraction."""
+    if isinstance(value, str):
+        pairs = []
+        for item in value.split(","):
+            metric, equals, limit = item.partition("=")
+            if not equals:
+                raise ConvCalcError(f"{item.strip()!r} is not METRIC=PERCENT, as in params=5%")
+            pairs.append((metric.strip(), limit))
+    elif isinstance(value, dict) and value:
+        pairs = list(value.items())
+    else:
+        raise ConvCalcError(
+            f"a mapping of metric to percentage, as in {{params: 5%}}, got {value!r}"
+        )
+    growth = {}
+    for metric, limit in pairs:
+        if metric not in METRICS:
+            raise ConvCalcError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+        try:
+            growth[metric] = parse_percent(limit)
+        except ConvCalcError as error:
+            raise ConvCalcError(f"{metric}: {error.message}") from None
+    return growth
+
+
+def parse_field_limit(value: Any) -> FieldLimit:
+    """200, [200, 200] or {size: 200, at: layer4} (spec); '200', '200x200@layer4' (flag)."""
+    if isinstance(value, str):
+        size, at_sign, at = value.strip().partition("@")
+        if not _SIZES.fullmatch(size) or (at_sign and not at):
+            raise ConvCalcError(
+                f"{value!r} is not SIZE[xSIZE...][@LAYER], as in 200 or 96x96@conv5"
+            )
+        return FieldLimit(_field_sizes(_split_sizes(size), value), at or None)
+    if isinstance(value, dict):
+        if set(value) - {"size", "at"} or "size" not in value:
+            raise ConvCalcError(f"{{size: ..., at: LAYER}} (at is optional), got {value!r}")
+        at = value.get("at")
+        if at is not None and (not isinstance(at, str) or not at):
+            raise ConvCalcError(f"at: a layer name, got {at!r}")
+        return FieldLimit(_field_sizes(value["size"], value["size"]), at)
+    return FieldLimit(_field_sizes(value, value))
+
+
+def parse_shape(value: Any) -> tuple[int, ...]:
+    """[1000] or [64, 7, 7] (spec); '1000', '64x7x7' (flag): channels first, no batch."""
+    if isinstance(value, str):
+        if not _SIZES.fullmatch(value.strip()):
+            raise ConvCalcError(f"{value!r} is not C[xH[xW[xD]]], as in 1000 or 64x7x7")
+        value = _split_sizes(value.strip())
+    if not isinstance(value, list) or not 1 <= len(value) <= 4:
+        raise ConvCalcError(f"[channels, *spatial] as in [1000], got {value!r}")
+    return tuple(_positive(size, value) for size in value)
+
+
+def _split_sizes(text: str) -> list[int]:
+    return [int(size) for size in re.split("[x,]", text)]
+
+
+def _field_sizes(value: Any, given: Any) -> tuple[int, ...]:
+    """One size for every spatial dim, or one per dim."""
+    sizes = value if isinstance(value, list) else [value]
+    if not 1 <= len(sizes) <= 3:
+        raise ConvCalcError(f"one size, or one per spatial dim (up to 3), got {given!r}")
+    return tuple(_positive(size, given) for size in sizes)
+
+
+def _positive(size: Any, given: Any) -> int:
+    if type(size) is not int or size < 1:
+        raise ConvCalcError(f"sizes are whole numbers of 1 or more, got {given!r}")
+    return size
+
+
+def _examples(units: Mapping[str, int]) -> str:
+    return "100MB, 1.5GiB or 4G" if "B" in units else "25600000, 25.6M or 4.1G"
+
+
+# Budget entry -> its parser; the spec's keys and the flags' names (--max-params).
+ENTRY_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "max_params": parse_quantity,
+    "max_macs": parse_quantity,
+    "max_flops": parse_quantity,
+    "max_peak_activation_bytes": parse_bytes,
+    "max_model_bytes": parse_bytes,
+    "min_receptive_field": parse_field_limit,
+    "output_shape": parse_shape,
+    "max_growth": parse_growth,
+}
+SCALAR_ENTRIES = tuple(entry for entry in ENTRY_PARSERS if entry != "max_growth")
+
+
+def parse_budget(raw: Any) -> Budget:
+    """The spec's `budget:` mapping -> a Budget; errors name the entry and its spec line."""
+    if not isinstance(raw, dict):
+        raise ConvCalcError(
+            "a mapping of budget name to limit, as in {max_params: 25.6M}", field="budget"
+        )
+    key_lines = getattr(raw, "key_lines", {})
+    values, lines = {}, {}
+    for key, value in raw.items():
+        line = key_lines.get(key)
+        try:
+            if key not in ENTRY_PARSERS:
+                raise ConvCalcError(f"unknown budget {key!r} (known: {', '.join(ENTRY_PARSERS)})")
+            values[key] = ENTRY_PARSERS[key](value)
+        except ConvCalcError as error:
+            raise error.add_context(field=f"budget.{key}", line=line) from None
+        if line:
+            lines[key] = line
+        if key == "max_growth":
+            for metric, metric_line in getattr(value, "key_lines", {}).items():
+                lines[f"max_growth.{metric}"] = metric_line
+    return Budget(**values, lines=lines)
+
+
+def flag_name(entry: str) -> str:
+    """'max_params' -> '--max-params'."""
+    return "--" + entry.replace("_", "-")
+
+
+def parse_flags(given: Mapping[str, str | None]) -> Budget:
+    """Command-line limits (entry -> text, None where the flag is absent) -> a Budget."""
+    values = {}
+    for entry, text in given.items():
+        if text is None:
+            continue
+        try:
+            values[entry] = ENTRY_PARSERS[entry](text)
+        except ConvCalcError as error:
+            raise error.add_context(field=flag_name(entry)) from None
+    return Budget(**values)
+
+
+# Evaluation.
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A layer's part in a figure: its own amount, or (growth) how much it added."""
+
+    name: str
+    value: int
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One budget entry checked against a report.
+
+    `kind` says what the values are: 'count' or 'bytes' (ints), 'field' (per-dim tuples of
+    Fractions), 'shape' (int tuples) or 'growth' (Fractions: 1/20 is 5%; actual is None
+    when the baseline's figure is 0).
+    """
+
+    budget: str  # the entry: 'max_params', 'min_receptive_field', 'max_growth.macs'
+    kind: str
+    limit: Any
+    actual: Any
+    ok: bool
+    excess: Any  # past the limit (a field: short of it, per dim); None when ok or not a number
+    line: int | None  # spec line: of the entry, else of the layer that counts most
+    from_flag: bool
+    layer: str | None = None  # the layer measured: receptive field, output shape
+    layers: tuple[Contribution, ...] = ()  # the most contributing first
+    baseline: int | None = None  # growth: the figure of the baseline
+    value: int | None = None  # growth: the figure of this spec
+
+
+def evaluate(
+    budget: Budget,
+    report: Report,
+    layer_lines: Mapping[str, int],
+    baseline: Report | None = None,
+) -> list[Outcome]:
+    """Check every entry of `budget`; growth entries only against a baseline report."""
+    outcomes = []
+    for metric in METRICS:
+        limit = getattr(budget, f"max_{metric}")
+        if limit is not None:
+            outcomes.append(_maximum(budget, metric, limit, report, layer_lines))
+    if budget.min_receptive_field is not None:
+        outcomes.append(_receptive_field(budget, budget.min_receptive_field, report, layer_lines))
+    if budget.output_shape is not None:
+        last = report.layers[-1]
+        outcomes.append(
+            _outcome(
+                budget,
+                "output_shape",
+                "shape",
+                budget.output_shape,
+                last.output_shape,
+                last.output_shape == budget.output_shape,
+                None,
+                layer_lines,
+                layer=last.name,
+            )
+        )
+    if baseline is not None:
+        for metric, limit in budget.max_growth.items():
+            outcomes.append(_growth(budget, metric, limit, report, baseline, layer_lines))
+    return outcomes
+
+
+def _maximum(
+    budget: Budget, metric: str, limit: int, report: Report, layer_lines: Mapping[str, int]
+) -> Outcome:
+    actual = getattr(report.totals, metric)
+    ranked = sorted(
+        ((row.name, _layer_amount(metric, row, report)) for row in report.layers),
+        key=lambda pair: -pair[1],
+    )
+    return _outcome(
+        budget,
+        f"max_{metric}",
+        "bytes" if metric in BYTE_METRICS else "count",
+        limit,
+        actual,
+        actual <= limit,
+        actual - limit,
+        layer_lines,
+        contributions=[(name, amount) for name, amount in ranked if amount > 0],
+    )
+
+
+def _growth(
+    budget: Budget,
+    metric: str,
+    limit: Fraction,
+    report: Report,
+    baseline: Report,
+    layer_lines: Mapping[str, int],
+) -> Outcome:
+    before = getattr(baseline.totals, metric)
+    after = getattr(report.totals, metric)
+    growth = Fraction(after - before, before) if before else None
+    old = {row.name: _layer_amount(metric, row, baseline) for row in baseline.layers}
+    added = [
+        (row.name, _layer_amount(metric, row, report) - old.get(row.name, 0))
+        for row in report.layers
+    ]
+    added.sort(key=lambda pair: -pair[1])
+    return _outcome(
+        budget,
+        f"max_growth.{metric}",
+        "growth",
+        limit,
+        growth,
+        after <= before * (1 + limit),
+        None if growth is None else growth - limit,
+        layer_lines,
+        contributions=[(name, amount) for name, amount in added if amount > 0],
+        baseline=before,
+        value=after,
+    )
+
+
+def _receptive_field(
+    budget: Budget, limit: FieldLimit, report: Report, layer_lines: Mapping[str, int]
+) -> Outcome:
+    entry = "min_receptive_field"
+    where = flag_name(entry) if entry in budget.from_flags else f"budget.{entry}"
+    try:
+        row = _field_row(report, limit.at)
+        dims = len(row.receptive_field)
+        if len(limit.size) not in (1, dims):
+            raise ConvCalcError(
+                f"{len(limit.size)} sizes for the {dims}-d field of {row.name!r}"
+                f" (give one size or {dims})"
+            )
+    except ConvCalcError as error:
+        raise error.add_context(field=where, line=budget.lines.get(entry)) from None
+    minimum = limit.size * dims if len(limit.size) == 1 else limit.size
+    actual = row.receptive_field
+    return _outcome(
+        budget,
+        entry,
+        "field",
+        minimum,
+        actual,
+        all(size >= least for size, least in zip(actual, minimum, strict=True)),
+        tuple(max(least - size, 0) for size, least in zip(actual, minimum, strict=True)),
+        layer_lines,
+        layer=row.name,
+    )
+
+
+def _field_row(report: Report, at: str | None) -> Row:
+    """The layer a receptive-field limit is checked at.
+
+    By default the last layer with spatial dims. A name may also be that of a block or a
+    repeated layer, meaning its last output, as in a spec's `inputs`.
+    """
+    if at is None:
+        for row in reversed(report.layers):
+            if len(row.output_shape) > 1:
+                return row
+        raise ConvCalcError("no layer has spatial dims, so there is no receptive field to check")
+    for row in reversed(report.layers):
+        if row.name == at or row.name.startswith(f"{at}."):
+            if not row.receptive_field:
+                raise ConvCalcError(f"layer {at!r} has no receptive field (no spatial dims)")
+            return row
+    raise ConvCalcError(f"at: no layer {at!r}")
+
+
+def _outcome(
+    budget: Budget,
+    entry: str,
+    kind: str,
+    limit: Any,
+    actual: Any,
+    ok: bool,
+    excess: Any,
+    layer_lines: Mapping[str, int],
+    layer: str | None = None,
+    contributions: list[tuple[str, int]] | None = None,
+    baseline: int | None = None,
+    value: int | None = None,
+) -> Outcome:
+    layers = tuple(
+        Contribution(name, amount, layer_lines.get(name))
+        for name, amount in (contributions or [])[:TOP_LAYERS]
+    )
+    pointed = layer or (layers[0].name if layers else None)
+    return Outcome(
+        budget=entry,
+        kind=kind,
+        limit=limit,
+        actual=actual,
+        ok=ok,
+        excess=None if ok else excess,
+        line=budget.lines.get(entry) or layer_lines.get(pointed),
+        from_flag=entry in budget.from_flags,
+        layer=layer,
+        layers=() if ok else layers,
+        baseline=baseline,
+        value=value,
+    )
+
+
+def _layer_amount(metric: str, row: Row, report: Report) -> int:
+    """What one layer adds to a whole-network figure (README 'Conventions')."""
+    if metric == "peak_activation_bytes":
+        # The peak is a sum of live outputs: the largest outputs are what raises it.
+        return row.output_bytes
+    if metric == "model_bytes":
+        # model_bytes is (params + buffers) x dtype bytes; the division is exact.
+        values = report.totals.params + report.totals.buffers
+        return (row.params + row.buffers) * (report.totals.model_bytes // values) if values else 0
+    return getattr(row, metric)

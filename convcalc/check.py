@@ -1,0 +1,171 @@
+"""`convcalc check`: every spec analyzed and held to its budget, and to a baseline for growth.
+
+The spec's `budget:` section and the command-line limits are merged (flags win) and
+evaluated by `budget.evaluate`. A baseline is the same spec on the base branch: a file, for
+one spec, or a directory holding the specs at the same relative paths. Invalid specs are
+collected as errors, not raised, so that the command can name them all; `cli` prints them.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+from convcalc.analysis import Report, analyze, analyze_path
+from convcalc.budget import Budget, Outcome, evaluate, merge
+from convcalc.compare import LayerChange, layer_diff
+from convcalc.errors import ConvCalcError
+from convcalc.spec import load_path
+
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class SpecCheck:
+    """One spec's budget outcomes, with its baseline and the layer diff against it."""
+
+    path: str
+    report: Report
+    outcomes: list[Outcome]
+    baseline_path: str | None = None
+    baseline: Report | None = None
+    diff: list[LayerChange] | None = None  # with a baseline only
+    notes: tuple[str, ...] = ()
+
+    @property
+    def violations(self) -> list[Outcome]:
+        """The budgets exceeded."""
+        return [outcome for outcome in self.outcomes if not outcome.ok]
+
+    @property
+    def ok(self) -> bool:
+        """Every budget holds."""
+        return not self.violations
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Everything one `convcalc check` call found."""
+
+    specs: list[SpecCheck]
+    errors: list[ConvCalcError]  # invalid specs (and globs matching nothing)
+
+    @property
+    def violations(self) -> int:
+        """How many budgets are exceeded, over all specs."""
+        return sum(len(spec.violations) for spec in self.specs)
+
+    @property
+    def ok(self) -> bool:
+        """No spec is invalid and every budget holds."""
+        return not self.errors and all(spec.ok for spec in self.specs)
+
+
+def check(patterns: list[str], flags: Budget, baseline: str | None = None) -> CheckRun:
+    """Check the specs named by `patterns` (files or globs) against their budgets and `flags`.
+
+    Raises ConvCalcError for a malformed call; collects invalid specs in `errors`.
+    """
+    if flags.max_growth and baseline is None:
+        raise ConvCalcError(
+            "needs --baseline (the spec on the base branch) to measure growth against",
+            field="--max-growth",
+        )
+    paths, errors = expand(patterns)
+    baselines = baseline_paths(paths, baseline)
+    specs = []
+    for path, baseline_path in zip(paths, baselines, strict=True):
+        try:
+            specs.append(check_spec(path, flags, baseline_path, baseline is not None))
+        except ConvCalcError as error:
+            errors.append(error)
+    return CheckRun(specs, errors)
+
+
+def check_spec(
+    path: str, flags: Budget, baseline_path: str | None = None, expect_baseline: bool = False
+) -> SpecCheck:
+    """One spec: validate and analyze it as `shapes` does, then evaluate its budget.
+
+    `expect_baseline`: a baseline directory was given, and `baseline_path` is None because
+    it has no such spec.
+    """
+    network = load_path(path)
+    budget = merge(network.budget, flags)
+    try:
+        report = analyze(network)
+        # A baseline's own errors already name the baseline file.
+        baseline = analyze_path(baseline_path) if baseline_path else None
+        outcomes = evaluate(budget, report, network.lines, baseline)
+    except ConvCalcError as error:
+        raise error.add_context(file=path) from None
+    notes = []
+    if not budget.entries():
+        notes.append("no budget: set one under `budget:` in the spec, or with --max-params etc.")
+    if expect_baseline and baseline is None:
+        notes.append("no baseline: the spec is new on this branch, so growth is not checked")
+    elif budget.max_growth and baseline is None:
+        notes.append("max_growth not checked: give --baseline")
+    return SpecCheck(
+        path=path,
+        report=report,
+        outcomes=outcomes,
+        baseline_path=baseline_path,
+        baseline=baseline,
+        diff=layer_diff(baseline, report) if baseline else None,
+        notes=tuple(notes),
+    )
+
+
+def expand(patterns: list[str]) -> tuple[list[str], list[ConvCalcError]]:
+    """Files and globs ('specs/**/*.yaml') -> the paths, each once, in the order given.
+
+    A glob that matches nothing is an error; a missing file is left for the loader to name.
+    """
+    paths: list[str] = []
+    errors = []
+    for pattern in patterns:
+        if GLOB_CHARACTERS.isdisjoint(pattern) or Path(pattern).exists():
+            found = [pattern]
+        else:
+            found = sorted(glob.glob(pattern, recursive=True))
+            if not found:
+                errors.append(ConvCalcError(f"no file matches {pattern!r}"))
+        paths.extend(path for path in found if path not in paths)
+    return paths, errors
+
+
+def baseline_paths(paths: list[str], baseline: str | None) -> list[str | None]:
+    """Each spec's baseline: the file given, or the same relative path in the directory given.
+
+    None where the directory has no such file (a spec added on this branch).
+    """
+    if baseline is None:
+        return [None] * len(paths)
+    root = Path(baseline)
+    if root.is_dir():
+        found = []
+        for path in paths:
+            relative = Path(path)
+            if relative.is_absolute():
+                try:
+                    relative = relative.resolve().relative_to(Path.cwd().resolve())
+                except ValueError:
+                    raise ConvCalcError(
+                        f"{path} is outside the working directory, so it has no counterpart"
+                        f" in {baseline}",
+                        field="--baseline",
+                    ) from None
+            candidate = root / relative
+            found.append(str(candidate) if candidate.is_file() else None)
+        return found
+    if not root.is_file():
+        raise ConvCalcError(f"no such file or directory: {baseline}", field="--baseline")
+    if len(paths) != 1:
+        raise ConvCalcError(
+            f"a baseline file serves one spec, got {len(paths)} specs: give a directory"
+            " holding the base branch's specs at the same paths",
+            field="--baseline",
+        )
+    return [baseline]
