@@ -71,19 +71,28 @@ class Kernels:
         """N-d cross-correlation, weight [out, in/groups, *kernel] (PyTorch ConvNd)."""
         batch, channels = values.shape[:2]
         out_channels = weight.shape[0]
-        per_group = channels // groups
-        taps = math.prod(weight.shape[2:])
-        sizes = tuple(w.output_size(n) for w, n in zip(windows, values.shape[2:], strict=True))
-        view = window_view(self.pad(values, pad_widths(values, windows, sizes)), windows, sizes)
+        sizes, pieces = self._im2col(values, windows, groups)
         # [groups, out/groups, in/groups * taps], matching the columns' row order.
-        matrix = weight.reshape(groups, out_channels // groups, per_group * taps)
+        matrix = weight.reshape(groups, out_channels // groups, -1)
         result = np.empty((batch, out_channels, *sizes), dtype=np.result_type(values, weight))
-        row_values = batch * channels * taps * math.prod(sizes[1:])
-        for rows in chunks(sizes[0], row_values * values.itemsize, self.max_bytes):
-            columns = _columns(view[:, :, rows], groups, per_group * taps)
+        for rows, columns in pieces:
             product = self.matmul(matrix, columns)
             result[:, :, rows] = product.reshape(batch, out_channels, -1, *sizes[1:])
         return _add_bias(result, bias)
+
+    def _im2col(self, values: np.ndarray, windows: tuple[Window, ...], groups: int):
+        """Output sizes, and the columns [batch, groups, in/groups * taps, positions] of
+        successive bands of output rows, each band's columns under the memory cap."""
+        batch, channels = values.shape[:2]
+        taps = math.prod(w.kernel for w in windows)
+        sizes = tuple(w.output_size(n) for w, n in zip(windows, values.shape[2:], strict=True))
+        view = window_view(self.pad(values, pad_widths(values, windows, sizes)), windows, sizes)
+        row_bytes = batch * channels * taps * math.prod(sizes[1:]) * values.itemsize
+        pieces = (
+            (rows, _columns(view[:, :, rows], groups, channels // groups * taps))
+            for rows in chunks(sizes[0], row_bytes, self.max_bytes)
+        )
+        return sizes, pieces
 
     def conv_table(
         self,
@@ -100,12 +109,9 @@ class Kernels:
         """
         batch, channels = values.shape[:2]
         taps = math.prod(weight.shape[2:])
-        sizes = tuple(w.output_size(n) for w, n in zip(windows, values.shape[2:], strict=True))
-        view = window_view(self.pad(values, pad_widths(values, windows, sizes)), windows, sizes)
+        sizes, pieces = self._im2col(values, windows, 1)
         result = np.empty((batch, len(table), *sizes), dtype=np.result_type(values, weight))
-        row_values = batch * channels * taps * math.prod(sizes[1:])
-        for rows in chunks(sizes[0], row_values * values.itemsize, self.max_bytes):
-            columns = _columns(view[:, :, rows], 1, channels * taps)
+        for rows, columns in pieces:
             columns = columns.reshape(batch, channels, taps, -1)
             for out_channel, sources in enumerate(table):
                 kernel = weight[out_channel, sources].reshape(1, -1)

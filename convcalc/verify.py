@@ -181,8 +181,8 @@ def _plan_memory(report: Report, max_memory: int, keep_arrays: bool) -> _MemoryP
             field="--max-memory",
         )
     temporary = (max_memory - resident) // 3
-    # The skeleton keeps one float32 mask per live tensor and one-hot plane.
-    plane_bytes = _peak_positions(report) * REFERENCE_BYTES
+    # The skeleton keeps one boolean mask per live tensor and one-hot plane.
+    plane_bytes = _peak_positions(report)
     planes, counts = [], []
     for size in report.input[1:]:
         per_chunk = max(1, min(size, temporary // max(plane_bytes, 1)))
@@ -310,7 +310,7 @@ def _dependencies(
     """Per layer and spatial dim, which network-input positions reach which outputs.
 
     One-hot planes of the network input (all ones across the other dims) go through each
-    layer's `dependency` on one channel; after each layer the mask is made 0/1 again, so
+    layer's `dependency` on one channel, as booleans: sums are ORs and products ANDs, so
     nothing overflows or cancels down a deep stack. One more run, on an all-zero plane with
     the padding along the dim marked 1, flags the outputs whose field reaches padding.
     """
@@ -322,13 +322,13 @@ def _dependencies(
         per_chunk = plan.planes_per_chunk[axis]
         for first in range(0, size, per_chunk):
             planes = np.arange(first, min(size, first + per_chunk))
-            start = np.zeros((len(planes), 1, *spatial), dtype=np.float32)
+            start = np.zeros((len(planes), 1, *spatial), dtype=bool)
             np.moveaxis(start, 2 + axis, 2)[np.arange(len(planes)), 0, planes] = 1
             for index, mask in _skeleton(network, report, inputs, start, kernels):
                 parts[index].append(_reach(mask, axis))
                 tick()
         kernels.virtual_axis = axis
-        nothing = np.zeros((1, 1, *spatial), dtype=np.float32)
+        nothing = np.zeros((1, 1, *spatial), dtype=bool)
         for index, mask in _skeleton(network, report, inputs, nothing, kernels):
             matrix = np.concatenate(parts[index], axis=1)
             found[index].append(_Reach(matrix, _reach(mask, axis)[:, 0]))
@@ -343,7 +343,7 @@ def _skeleton(network: Network, report: Report, inputs: list[Inputs], start, ker
     for index, (layer, row) in enumerate(zip(network.layers, report.layers, strict=True)):
         sources = list(row.inputs)
         reached = layer.dependency(inputs[index], [masks[name] for name in sources], kernels)
-        masks[row.name] = (reached != 0).astype(np.float32)
+        masks[row.name] = reached != 0
         yield index, masks[row.name]
         for name in set(sources):
             if last[name] == index:

@@ -28,7 +28,7 @@ from convcalc.spec import build  # noqa: E402
 from convcalc.verify import verify  # noqa: E402
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
