@@ -17,6 +17,7 @@ from convcalc.errors import ConvCalcError
 if TYPE_CHECKING:  # `shapes` renders without loading the compare machinery
     from convcalc.check import CheckRun, SpecCheck
     from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures
+    from convcalc.verify import Verification  # loads NumPy: annotations only
 
 FORMATS = ("table", "json", "markdown", "csv")
 BAR_WIDTH = 10
@@ -567,8 +568,7 @@ def diff_cells(change: LayerChange) -> list[str]:
     return cells
 
 
-# `convcalc verify`. The Verification type lives in convcalc.verify, which loads NumPy:
-# it is only named in annotations here, so that importing render keeps NumPy out.
+# `convcalc verify`.
 
 VERIFY_FORMATS = ("table", "json")
 VERIFY_COLUMNS = (
@@ -591,7 +591,7 @@ def _measured_value(value: object) -> object:
     return value
 
 
-def verification_to_dict(verification: Verification) -> dict:  # noqa: F821
+def verification_to_dict(verification: Verification) -> dict:
     """The JSON object of one verify run (keys are a contract, see README)."""
     return {
         "name": verification.report.name,
@@ -619,7 +619,7 @@ def verification_to_dict(verification: Verification) -> dict:  # noqa: F821
     }
 
 
-def render_verification_json(verification: Verification) -> str:  # noqa: F821
+def render_verification_json(verification: Verification) -> str:
     """The verify run as indented JSON."""
     return json.dumps(verification_to_dict(verification), indent=2)
 
@@ -642,7 +642,7 @@ def check_text(name: str, value: object) -> str:
     return f"{value:,}"
 
 
-def mismatch_lines(verification: Verification) -> list[str]:  # noqa: F821
+def mismatch_lines(verification: Verification) -> list[str]:
     """'layer 12 (conv3): macs: predicted 1,000, measured 999' for each disagreement."""
     return [
         f"layer {layer.index} ({layer.name}): {name}: predicted"
@@ -651,7 +651,7 @@ def mismatch_lines(verification: Verification) -> list[str]:  # noqa: F821
     ]
 
 
-def print_verification(verification: Verification) -> None:  # noqa: F821
+def print_verification(verification: Verification) -> None:
     """A rich table with a tick or a cross per layer and check, then the times."""
     import sys
 
