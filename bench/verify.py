@@ -47,7 +47,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     network = load_path(options.spec)
     first = verify(network, keep_arrays=True)
-    assert first.ok, "verify disagrees: fix that before timing it"
+    if not first.ok:
+        raise SystemExit("verify disagrees with the analysis: fix that before timing it")
     arrays = {key: torch.from_numpy(value) for key, value in first.arrays.items()}
     macs = first.report.totals.macs
 
@@ -56,7 +57,10 @@ def main() -> None:
     last = first.report.layers[-1].name
     expected = first.arrays[f"{last}/output"]
     error = np.abs(outputs.numpy() - expected).max() / np.abs(expected).max()
-    print(f"{network.name}: {macs / 1e9:.2f} GMACs, {options.threads} threads")
+    print(
+        f"{network.name}: {macs / 1e9:.2f} GMACs, {options.threads} threads,"
+        f" NumPy {np.__version__}, PyTorch {torch.__version__}"
+    )
     print(f"  last output, largest difference / largest value: {error:.1e}")
 
     reference, pytorch = [], []

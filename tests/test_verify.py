@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.errors import ConvCalcError
+from convcalc.field import Step
 from convcalc.layers.base import Cost, Result
 from convcalc.layers.conv import Conv
+from convcalc.layers.pool import MaxPool
 from convcalc.spec import build
 from convcalc.verify import CHECKS, verify, verify_path
 
@@ -225,6 +227,44 @@ def test_cli_exit_1_names_the_layer_and_the_check(monkeypatch):
     assert result.exit_code == 1
     assert "mismatch: layer 4 (C3): macs: predicted 149,999, measured 150,000" in result.stderr
     assert "1 check differs" in result.stdout
+
+
+def wrong_pool_field(analyze):
+    """MaxPool's analysis with its window one position later (padding one less)."""
+
+    def analyze_wrongly(self, inputs) -> Result:
+        result = analyze(self, inputs)
+        steps = tuple(
+            Step(step.kernel, step.stride, step.padding - 1, step.taps) for step in result.steps
+        )
+        return Result(result.output, result.cost, steps, result.notes, result.parts)
+
+    return analyze_wrongly
+
+
+def wrong_pool_connections(analyze):
+    """MaxPool's analysis counting one connection too many."""
+
+    def analyze_wrongly(self, inputs) -> Result:
+        result = analyze(self, inputs)
+        cost = result.cost
+        more = Cost(cost.params, cost.buffers, cost.macs, cost.flops, cost.connections + 1)
+        return Result(result.output, more, result.steps, result.notes, result.parts)
+
+    return analyze_wrongly
+
+
+@pytest.mark.parametrize(
+    ("wrong", "check"),
+    [(wrong_pool_field, "receptive_field"), (wrong_pool_connections, "connections")],
+)
+def test_a_wrong_prediction_is_caught(monkeypatch, wrong, check):
+    monkeypatch.setattr(MaxPool, "analyze", wrong(MaxPool.analyze))
+    verification = verify_path(SPECS / "resnet18.yaml", input_shape=(3, 64, 64))
+    assert [(layer.name, name) for layer, name, _ in verification.mismatches][0] == (
+        "maxpool",
+        check,
+    )
 
 
 def test_cli_exit_1_in_json_too(monkeypatch):
