@@ -125,7 +125,7 @@ def verify(
         for layer, row in zip(network.layers, report.layers, strict=True)
     ]
     dependencies = _dependencies(network, report, run.inputs, plan, tick)
-    slacks = _envelope_slack(report)
+    slacks = _envelope_slack(network, report)
     layers = []
     for index, (row, figures) in enumerate(zip(report.layers, measured, strict=True)):
         field = _field_check(row, dependencies[index], report.input[1:], slacks[row.name])
@@ -363,36 +363,26 @@ def _check(predicted: object, measured: object) -> Check:
     return Check(predicted, measured, predicted == measured)
 
 
-def _envelope_slack(report: Report) -> dict[str, tuple[Fraction, ...]]:
-    """Per layer and dim, how far a continuous envelope may stand from the real taps.
+def _envelope_slack(network: Network, report: Report) -> dict[str, tuple[Fraction, ...]]:
+    """Per layer and dim, how far the predicted field's ends may stand from the real taps.
 
-    A layer whose step has a fractional stride, kernel or padding (upsampling: stride 1/s;
-    adaptive pools: stride in/out) describes where an output reads by a continuous envelope
-    (Araujo et al.), while an output really reads whole input positions (bilinear reads
-    floor(src) and the next one, beside the envelope [src, src+1]; an adaptive window starts
-    at floor(i*in/out)). Each such layer may shift the field by up to one of its input's
-    steps at either end; the slack adds up downstream. Zero slack means an exact comparison.
+    A layer with an `envelope_field` (upsampling, adaptive windows) predicts where an
+    output reads by a continuous envelope (Araujo et al.), while the output really reads
+    whole input positions, some of them with weight 0 (bilinear reads floor(src) and the
+    next one, beside the envelope [src, src+1]; an adaptive window starts at floor(i*in/out)).
+    Each such layer may shift either end by up to one step of its input; the slack adds up
+    downstream. Zero slack means an exact comparison.
     """
     dims = len(report.input) - 1
-    one, zero = Fraction(1), Fraction(0)
-    fields = {INPUT: ((one,) * dims, (one,) * dims, (zero,) * dims)}
-    slacks = {INPUT: (zero,) * dims}
-    for row in report.layers:
-        sizes, strides, paddings = fields[row.inputs[0]]
-        slack = []
-        for axis in range(dims):
-            inherited = max(slacks[name][axis] for name in row.inputs)
-            # The layer's own step, recovered from its field and its input's.
-            jump = strides[axis]
-            step = (
-                row.effective_stride[axis] / jump,
-                (row.receptive_field[axis] - sizes[axis]) / jump,
-                (row.effective_padding[axis] - paddings[axis]) / jump,
-            )
-            envelope = len(row.inputs) == 1 and any(part.denominator != 1 for part in step)
-            slack.append(inherited + (jump if envelope else 0))
-        fields[row.name] = (row.receptive_field, row.effective_stride, row.effective_padding)
-        slacks[row.name] = tuple(slack)
+    strides = {INPUT: (Fraction(1),) * dims}
+    slacks = {INPUT: (Fraction(0),) * dims}
+    for layer, row in zip(network.layers, report.layers, strict=True):
+        slacks[row.name] = tuple(
+            max(slacks[name][axis] for name in row.inputs)
+            + (strides[row.inputs[0]][axis] if layer.envelope_field else 0)
+            for axis in range(dims)
+        )
+        strides[row.name] = row.effective_stride
     return slacks
 
 

@@ -159,9 +159,13 @@ def random_layer(draw, dims: int):
     elif kind == "adaptive_avg_pool":
         layer["output_size"] = draw(st.lists(st.integers(1, 5), min_size=dims, max_size=dims))
     elif kind == "upsample":
-        modes = {1: "linear", 2: "bilinear", 3: "trilinear"}
-        layer["mode"] = draw(st.sampled_from(["nearest", modes[dims]]))
-        layer["scale_factor"] = draw(st.sampled_from([1.5, 2, 3]))
+        modes = {1: ["linear"], 2: ["bilinear", "bicubic"], 3: ["trilinear"]}
+        # align_corners is left out: see test_align_corners_connections_in_float32.
+        layer["mode"] = draw(st.sampled_from(["nearest", *modes[dims]]))
+        if draw(st.booleans()):
+            layer["scale_factor"] = draw(st.sampled_from([0.5, 1.2, 1.5, 2, 3]))
+        else:
+            layer["size"] = draw(st.lists(st.integers(1, 9), min_size=dims, max_size=dims))
     elif kind == "pad":
         layer["padding"] = draw(st.integers(0, 2))
     return layer
@@ -194,6 +198,19 @@ def test_random_networks_agree(spec):
         f"{layer.name} {name}: {check.predicted} != {check.measured}"
         for layer, name, check in verification.mismatches
     ]
+
+
+@pytest.mark.xfail(strict=True, reason="the analysis finds src in exact arithmetic")
+def test_align_corners_connections_in_float32():
+    """Known engine discrepancy. Linear, align_corners, 54 -> 27: PyTorch computes output
+    26's source 26 * (53/26) in float32 as 52.999996, so input 52 gets weight 3.8e-6 (a
+    connection) beside input 53; the analysis' exact source 53 reads one input. The
+    reference does what PyTorch does: 53 connections per sample, predicted 52."""
+    spec = {
+        "input": [1, 54],
+        "layers": [{"type": "upsample", "mode": "linear", "align_corners": True, "size": 27}],
+    }
+    assert verified(spec).ok
 
 
 # The command line.

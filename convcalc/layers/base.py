@@ -131,6 +131,9 @@ class Layer(BaseModel):
     max_inputs: ClassVar[int | None] = 1
     # Whether the layer needs spatial dims (so `conv2d`-style aliases make sense for it).
     spatial: ClassVar[bool] = False
+    # Whether its receptive-field step is a continuous envelope around the positions an
+    # output really reads (upsampling, adaptive windows), not those exact positions.
+    envelope_field: ClassVar[bool] = False
 
     # Spatial rank required by a `conv2d`-style alias; None when the plain type name was used.
     _rank: int | None = PrivateAttr(default=None)

@@ -28,6 +28,7 @@ class ConvTranspose(Layer):
     """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch)."""
 
     spatial = True
+    envelope_field = True  # stride 1/s
 
     type: Literal["conv_transpose"] = "conv_transpose"
     out_channels: PositiveInt

@@ -62,6 +62,7 @@ class GlobalMaxPool(_GlobalPool):
 
 class _AdaptivePool(Layer):
     spatial = True
+    envelope_field = True  # its widest window at a stride of in/out
     output_size: SizeArg
 
     def adaptive(self, inputs: Inputs, comparisons: bool) -> Result:

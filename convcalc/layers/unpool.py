@@ -24,6 +24,7 @@ class MaxUnpool(Layer):
     """Inverse of the max pool named by `of`, using its indices (SegNet's decoder)."""
 
     spatial = True
+    envelope_field = True  # stride 1/s
     references = ("of",)
 
     type: Literal["max_unpool"] = "max_unpool"

@@ -48,6 +48,7 @@ class Upsample(Layer):
     """Interpolating upsample by `scale_factor` or to `size`."""
 
     spatial = True
+    envelope_field = True  # 1, 2 or 4 inputs around a fractional source index
 
     type: Literal["upsample"] = "upsample"
     scale_factor: PositiveFloat | list[PositiveFloat] | None = None
