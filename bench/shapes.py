@@ -1,7 +1,10 @@
 """Time `convcalc shapes` on ResNet-50 against a torchinfo summary of the same network.
 
 Both sides run as whole processes (interpreter start-up and imports included), interleaved
-A B A B ... so that drift in machine load hits both alike. Run with the repo's venv:
+A B A B ... so that drift in machine load hits both alike. Both may use Python's bytecode
+cache, as an installed package does (pip compiles it at install time): a
+PYTHONDONTWRITEBYTECODE in the caller's environment is not passed on, since it would make
+the editable checkout recompile its sources on every run. Run with the repo's venv:
 
     .venv/bin/python bench/shapes.py [--runs 15] [--spec specs/resnet50.yaml]
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -18,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = REPO / "specs" / "resnet50.yaml"
+
+CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 SPEEDUP_GOAL = 8.0  # convcalc at least this many times faster than torchinfo
 LATENCY_GOAL = 0.350  # seconds, convcalc's median
@@ -125,7 +131,9 @@ def torchinfo_command() -> list[str]:
 def time_once(command: list[str]) -> float:
     """Wall-clock seconds of one run of `command`, output discarded; fails loudly on error."""
     started = time.perf_counter()
-    process = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    process = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=CHILD_ENV
+    )
     elapsed = time.perf_counter() - started
     if process.returncode:
         sys.exit(f"{' '.join(command[:4])} failed:\n{process.stderr.decode(errors='replace')}")

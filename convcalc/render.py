@@ -11,10 +11,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from convcalc.analysis import Report, Row
-from convcalc.budget import BYTE_METRICS, Outcome
 from convcalc.errors import ConvCalcError
 
-if TYPE_CHECKING:  # `shapes` renders without loading the compare machinery
+if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machinery
+    from convcalc.budget import Outcome
     from convcalc.check import CheckRun, SpecCheck
     from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures
     from convcalc.verify import Verification  # loads NumPy: annotations only
@@ -775,6 +775,8 @@ def violation_text(outcome: Outcome) -> str:
     if kind == "shape":
         return f"output shape {per_dim(actual)} of {outcome.layer} is not {per_dim(limit)}"
     metric = outcome.budget.split(".")[-1].removeprefix("max_")
+    from convcalc.budget import BYTE_METRICS
+
     unit = "bytes" if metric in BYTE_METRICS else "count"
     if kind == "growth":
         text = (

@@ -11,17 +11,19 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
 from convcalc import expr
-from convcalc.budget import Budget, parse_budget
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.layers import LAYER_TYPES
 from convcalc.layers.base import Layer, Shape
+
+if TYPE_CHECKING:
+    from convcalc.budget import Budget
 
 MAX_FILE_BYTES = 10 * 2**20
 MAX_LAYERS = 20_000
@@ -119,6 +121,8 @@ def build(document: Any, default_name: str = "network") -> Network:
         dtype=_dtype(document.get("dtype", "float32")),
     )
     if document.get("budget") is not None:
+        from convcalc.budget import parse_budget  # only specs with a budget pay its import
+
         network.budget = parse_budget(document["budget"])
     blocks = document.get("blocks") or {}
     if not isinstance(blocks, dict):
