@@ -406,7 +406,17 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mark
         if not isinstance(key, (str, int, float, bool)):
             raise ConvCalcError("a key must be a string", line=key_node.start_mark.line + 1)
         if key in written:
-            raise ConvCalcError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+            # Layers are numbered only once parsed; the mapping's own name says which one.
+            named = [
+                value.value
+                for name, value in node.value
+                if name.value == "name" and isinstance(value, yaml.ScalarNode)
+            ]
+            raise ConvCalcError(
+                f"duplicate key {key!r}",
+                line=key_node.start_mark.line + 1,
+                layer_name=named[0] if named else None,
+            )
         written.add(key)
     loader.flatten_mapping(node)
     mapping = _MarkedDict()

@@ -365,7 +365,7 @@ BAD_SPECS = [
     pytest.param(
         "s.yaml",
         spec("{name: c1, type: conv, out_channels: 4, out_channels: 5, kernel_size: 3}"),
-        ["<file>:3: duplicate key 'out_channels'"],
+        ["<file>:3: layer (c1): duplicate key 'out_channels'"],
         id="duplicate-key",
     ),
     pytest.param(
@@ -664,15 +664,6 @@ def test_expression_error_names_its_field(tmp_path: Path):
 def test_expansion_error_in_block_names_expanded_layer(tmp_path: Path):
     path = write(tmp_path, "expr.yaml", block_spec("'${width // 0}'"))
     assert_refused(shapes(path), "layer 1 (x.c)")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a duplicate YAML key is reported as 'line N' only, without the layer",
-)
-def test_duplicate_key_names_the_layer(tmp_path: Path):
-    text = spec("{name: c1, type: conv, out_channels: 4, out_channels: 5, kernel_size: 3}")
-    assert_refused(shapes(write(tmp_path, "dup.yaml", text)), "layer 1 (c1)")
 
 
 def test_error_line_stays_short_for_long_values(tmp_path: Path):

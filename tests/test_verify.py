@@ -200,12 +200,10 @@ def test_random_networks_agree(spec):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="the analysis finds src in exact arithmetic")
 def test_align_corners_connections_in_float32():
-    """Known engine discrepancy. Linear, align_corners, 54 -> 27: PyTorch computes output
-    26's source 26 * (53/26) in float32 as 52.999996, so input 52 gets weight 3.8e-6 (a
-    connection) beside input 53; the analysis' exact source 53 reads one input. The
-    reference does what PyTorch does: 53 connections per sample, predicted 52."""
+    """Linear, align_corners, 54 -> 27: PyTorch computes output 26's source 26 * (53/26) in
+    float32 as 52.999996, so input 52 gets weight 3.8e-6 (a connection) beside input 53.
+    The analysis follows PyTorch's float32 source index, as the reference does: 53."""
     spec = {
         "input": [1, 54],
         "layers": [{"type": "upsample", "mode": "linear", "align_corners": True, "size": 27}],

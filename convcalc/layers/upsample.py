@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -20,18 +21,40 @@ PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
+def float32(value: float) -> float:
+    """`value` rounded to the nearest float32, as PyTorch's float32 kernels hold it."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def source_index(position: int, ratio: float, align_corners: bool) -> float:
+    """PyTorch's source index of an output position, in the float32 arithmetic of its CPU
+    kernels (area_pixel_compute_source_index): ratio*o, or ratio*(o + 0.5) - 0.5.
+
+    Exact arithmetic can put the source on an input position where float32 lands a hair
+    beside it (53/26 * 26 is 52.999996), reading one more input with a tiny weight; the
+    double result is close enough to decide everywhere else.
+    """
+    src = position * ratio if align_corners else (position + 0.5) * ratio - 0.5
+    if abs(src - round(src)) > 1e-4 * (abs(src) + 1):
+        return src
+    ratio = float32(ratio)
+    if align_corners:
+        return float32(ratio * position)
+    return float32(float32(ratio * (position + 0.5)) - 0.5)
+
+
 @functools.lru_cache(maxsize=256)
 def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corners: bool) -> int:
     """Input positions that weigh on each output position, summed along one dim.
 
-    PyTorch's source index: o*ratio with align_corners, else (o + 0.5)*ratio - 0.5 (clamped
-    at 0 for linear); linear reads floor(src) and the next one, cubic floor(src)-1..+2, both
-    clamped to the input. A tap whose weight is zero (src falls on an input position) is no
+    PyTorch reads, around the source index (see source_index; clamped at 0 for linear),
+    floor(src) and the next position for linear, floor(src)-1..+2 for cubic, both clamped
+    to the input. A tap whose weight is zero (src falls on an input position) is no
     connection.
     """
     total = 0
     for position in range(out_size):
-        src = position * ratio if align_corners else (position + 0.5) * ratio - 0.5
+        src = source_index(position, ratio, align_corners)
         if not cubic:
             src = max(src, 0.0)
         first = math.floor(src)
