@@ -485,17 +485,21 @@ def test_connection_table_is_a_conv_with_zeros_outside_the_table():
     assert_close(arrays["C3/output"], expected)
 
 
-def test_subsample_is_a_window_sum_times_a_coefficient_plus_a_bias():
-    arrays = reference([3, 8, 8], {"name": "S2", "type": "subsample", "kernel_size": 2})
+@pytest.mark.parametrize("activation", [None, "tanh"])
+def test_subsample_is_a_window_sum_times_a_coefficient_plus_a_bias(activation):
+    layer = {"name": "S2", "type": "subsample", "kernel_size": 2, "activation": activation}
+    arrays = reference([3, 8, 8], layer)
     summed = F.avg_pool2d(input_of(arrays), 2) * 4
     expected = summed * tensor(arrays, "S2/weight").view(1, -1, 1, 1) + tensor(
         arrays, "S2/bias"
     ).view(1, -1, 1, 1)
+    if activation:
+        expected = torch.tanh(expected)
     assert_close(arrays["S2/output"], expected)
 
 
 def test_seed_maxpool2d_example():
-    """../shared/seeds/001: nn.MaxPool2d(kernel_size=3, padding=1, stride=(2, 1)) on
+    """Seed 001: nn.MaxPool2d(kernel_size=3, padding=1, stride=(2, 1)) on
     torch.arange(32).view(1, 2, 4, 4) keeps the window maxima of rows 0 and 2."""
     values = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
     windows = (Window(3, 2, 1, 1), Window(3, 1, 1, 1))

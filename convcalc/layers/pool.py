@@ -20,7 +20,7 @@ from convcalc.layers.base import (
     window_steps,
     windowed_output,
 )
-from convcalc.layers.elementwise import Function, activation_flops
+from convcalc.layers.elementwise import Function, activation_flops, apply_activation
 
 
 class _Pool(Layer):
@@ -168,7 +168,8 @@ class Subsample(Layer):
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         summed = kernels.pool(values[0], self.windows(inputs.only), "sum")
         shape = (1, -1, *(1,) * (summed.ndim - 2))
-        return summed * weights["weight"].reshape(shape) + weights["bias"].reshape(shape)
+        result = summed * weights["weight"].reshape(shape) + weights["bias"].reshape(shape)
+        return apply_activation(result, self.activation)
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """Real window taps of every channel, plus one per output value for a non-zero bias."""
