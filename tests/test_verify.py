@@ -240,7 +240,7 @@ def test_cli_exit_1_names_the_layer_and_the_check(monkeypatch):
     monkeypatch.setattr(Conv, "analyze", one_mac_short)
     result = invoke("verify", str(SPECS / "lenet5.yaml"))
     assert result.exit_code == 1
-    assert "mismatch: layer 4 (C3): macs: predicted 149,999, measured 150,000" in result.stderr
+    assert "mismatch: layer 3 (C3): macs: predicted 149,999, measured 150,000" in result.stderr
     assert "1 check differs" in result.stdout
 
 
