@@ -253,17 +253,19 @@ class Kernels:
         scales: tuple[float | None, ...],
         mode: str,
         align_corners: bool,
+        copies_kept_size: bool,
         magnitude: bool = False,
     ) -> np.ndarray:
         """PyTorch F.interpolate, one spatial dim at a time (all its modes are separable).
 
-        `scales` are the given scale factors (None when a size was given). With
+        `scales` are the given scale factors (None when a size was given);
+        `copies_kept_size`: whether a dim whose size is kept is copied. With
         `magnitude`, the weights' absolute values are used: the dependency skeleton must
         not let bicubic's negative lobes cancel.
         """
         for axis, (out_size, scale) in enumerate(zip(sizes, scales, strict=True), start=2):
             sources, weights = interpolation_taps(
-                values.shape[axis], out_size, scale, mode, align_corners, values.ndim - 2
+                values.shape[axis], out_size, scale, mode, align_corners, copies_kept_size
             )
             if magnitude:
                 weights = np.abs(weights)
@@ -333,7 +335,12 @@ def window_view(
 
 
 def interpolation_taps(
-    size: int, out_size: int, scale: float | None, mode: str, align_corners: bool, rank: int
+    size: int,
+    out_size: int,
+    scale: float | None,
+    mode: str,
+    align_corners: bool,
+    copies_kept_size: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Source positions and weights [out_size, taps] along one dim, as PyTorch computes them.
 
@@ -344,10 +351,7 @@ def interpolation_taps(
     floor(src)-1 .. floor(src)+2 with Keys' cubic (A = -0.75), indices clamped to the input.
     """
     positions = np.arange(out_size, dtype=np.float32)
-    # PyTorch 2.x on CPU copies a dim whose size is kept, whatever its scale factor, in the
-    # linear modes and in 2-d nearest (measured: 1-d and 3-d nearest still apply the scale).
-    copies = mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and rank == 2)
-    if copies and out_size == size:
+    if copies_kept_size and out_size == size:
         return np.arange(size)[:, None], np.ones((size, 1), dtype=np.float32)
     if align_corners:
         ratio = np.float32(size - 1) / np.float32(out_size - 1) if out_size > 1 else np.float32(0)
@@ -388,10 +392,17 @@ def interpolation_taps(
 
 
 def interpolation_matrix(
-    size: int, out_size: int, scale: float | None, mode: str, align_corners: bool, rank: int
+    size: int,
+    out_size: int,
+    scale: float | None,
+    mode: str,
+    align_corners: bool,
+    copies_kept_size: bool,
 ) -> np.ndarray:
     """The [out_size, size] weights of one dim's interpolation, repeated taps summed."""
-    sources, weights = interpolation_taps(size, out_size, scale, mode, align_corners, rank)
+    sources, weights = interpolation_taps(
+        size, out_size, scale, mode, align_corners, copies_kept_size
+    )
     matrix = np.zeros((out_size, size), dtype=np.float64)
     rows = np.repeat(np.arange(out_size), sources.shape[1])
     np.add.at(matrix, (rows, sources.ravel()), weights.ravel().astype(np.float64))

@@ -99,3 +99,21 @@ def test_max_unpool_needs_a_max_pool():
     with pytest.raises(ConvCalcError, match="not an earlier max_pool"):
         run([1, 8, 8], {"name": "pool", "type": "avg_pool", "kernel_size": 2},
             {"type": "max_unpool", "of": "pool"})  # fmt: skip
+
+
+def test_nearest_2d_keeps_a_dim_whose_size_is_kept():
+    # PyTorch 2.13: F.interpolate(x of 3x5, scale_factor=1.2, mode="nearest") gives 3x6 and
+    # copies the 3 rows, so a conv after it sees 3 input rows, at stride 1, in that dim.
+    report = run(
+        [1, 3, 5],
+        {"type": "upsample", "scale_factor": 1.2},
+        {"type": "conv", "out_channels": 1, "kernel_size": 3, "padding": 1},
+    )
+    up, conv = report.layers
+    assert up.output_shape == (1, 3, 6)
+    assert up.effective_stride == (1, Fraction(5, 6))
+    assert conv.receptive_field[0] == 3
+    # 1-d nearest still applies the scale to a kept size.
+    one_d = run([1, 5], {"type": "upsample", "scale_factor": 1.1}).layers[0]
+    assert one_d.output_shape == (1, 5)
+    assert one_d.effective_stride == (Fraction(10, 11),)

@@ -21,6 +21,13 @@ PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
+def copies_kept_size(mode: str, rank: int) -> bool:
+    """Whether PyTorch's CPU kernel copies a dim whose size is kept, whatever its scale
+    factor: the linear modes and 2-d nearest do; 1-d and 3-d nearest and bicubic still
+    interpolate it at 1/scale_factor (measured on PyTorch 2.13)."""
+    return mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and rank == 2)
+
+
 def float32(value: float) -> float:
     """`value` rounded to the nearest float32, as PyTorch's float32 kernels hold it."""
     return struct.unpack("f", struct.pack("f", value))[0]
@@ -109,13 +116,13 @@ class Upsample(Layer):
     ) -> list[Fraction | None]:
         """Input positions per output step, per dim; None where PyTorch copies the dim.
 
-        PyTorch's linear modes copy a dim whose size is kept (whatever its scale_factor);
-        bicubic still interpolates it at 1/scale_factor.
+        Where PyTorch copies a dim whose size is kept (see copies_kept_size), the step is
+        None.
         align_corners maps the first and last positions onto each other: (n-1)/(m-1).
         """
         steps: list[Fraction | None] = []
         for size, out_size, ratio in zip(shape.spatial, out.spatial, ratios, strict=True):
-            if self.mode in ("linear", "bilinear", "trilinear") and out_size == size:
+            if out_size == size and copies_kept_size(self.mode, len(shape.spatial)):
                 steps.append(None)
             elif self.align_corners:
                 steps.append(Fraction(size - 1, out_size - 1) if out_size > 1 else Fraction(0))
@@ -126,7 +133,12 @@ class Upsample(Layer):
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         sizes = self.analyze(inputs).output.spatial
         return kernels.interpolate(
-            values[0], sizes, self._factors(inputs.only), self.mode, self.align_corners
+            values[0],
+            sizes,
+            self._factors(inputs.only),
+            self.mode,
+            self.align_corners,
+            copies_kept_size(self.mode, len(sizes)),
         )
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
@@ -144,7 +156,12 @@ class Upsample(Layer):
         count = shape.channels
         for size, out_size, factor in zip(shape.spatial, sizes, self._factors(shape), strict=True):
             matrix = numeric.interpolation_matrix(
-                size, out_size, factor, self.mode, self.align_corners, len(shape.spatial)
+                size,
+                out_size,
+                factor,
+                self.mode,
+                self.align_corners,
+                copies_kept_size(self.mode, len(sizes)),
             )
             count *= int(np.count_nonzero(matrix))
         return count
@@ -157,6 +174,7 @@ class Upsample(Layer):
             self._factors(inputs.only),
             self.mode,
             self.align_corners,
+            copies_kept_size(self.mode, len(sizes)),
             magnitude=True,
         )
 
