@@ -29,6 +29,9 @@ class OneLineErrors(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            result = 1
         except Exception as error:
             # Click's usage exceptions (vendored by recent Typer) all carry these two.
             if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
@@ -66,12 +69,17 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     """'3x224x224' -> (3, 224, 224)."""
     if text is None:
         return None
+    from convcalc.spec import parse_input
+
     parts = text.lower().replace(",", "x").split("x")
     if not 2 <= len(parts) <= 4 or not all(DIGITS.fullmatch(part) and int(part) for part in parts):
         raise ConvCalcError(
             f"{text!r} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224", field="--input"
         )
-    return tuple(int(part) for part in parts)
+    try:  # the limits a spec's own `input:` has
+        return parse_input([int(part) for part in parts]).as_tuple()
+    except ConvCalcError as error:
+        raise ConvCalcError(error.message, field="--input") from None
 
 
 def _version(value: bool) -> None:
@@ -203,16 +211,6 @@ def compare(
 
 
 EXIT_MISMATCH = 1
-MEMORY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)\s*(?P<unit>|b|k|m|g|t)(ib|b)?", re.IGNORECASE)
-
-
-def parse_memory(text: str) -> int:
-    """'1GiB', '512M', '2g' or a byte count -> bytes (binary units: 1G is 2**30)."""
-    found = MEMORY.fullmatch(text.strip())
-    if not found:
-        raise ConvCalcError(f"{text!r} is not a size such as 1GiB or 512MiB", field="--max-memory")
-    power = " kmgt".index((found["unit"] or " ").lower())
-    return int(float(found["number"]) * 1024**power)
 
 
 @app.command()
@@ -229,18 +227,23 @@ def verify(
         typer.Option(help="Write the input, every output and every weight to this .npz."),
     ] = None,
     max_memory: Annotated[
-        str, typer.Option(help="Cap on the reference's arrays, e.g. 1GiB or 512MiB.")
-    ] = "1GiB",
+        str | None,
+        typer.Option(help="Cap on the reference's arrays, e.g. 1GiB or 512MiB (default 1GiB)."),
+    ] = None,
 ) -> None:
     """Run a NumPy reference forward pass and check every layer's figures against it."""
     from convcalc import render
+    from convcalc.budget import parse_bytes
+    from convcalc.verify import DEFAULT_MAX_MEMORY, verify_path
     from convcalc.verify import save as save_arrays
-    from convcalc.verify import verify_path
 
     try:
         check_format(output_format, render.VERIFY_FORMATS)
         override = parse_input_shape(input_shape)
-        cap = parse_memory(max_memory)
+        try:  # byte sizes read as in budgets: 1GiB is 2**30, 1GB is 10**9
+            cap = DEFAULT_MAX_MEMORY if max_memory is None else parse_bytes(max_memory)
+        except ConvCalcError as error:
+            raise error.add_context(field="--max-memory") from None
         with render.verify_progress() as progress:
             verification = verify_path(
                 spec,

@@ -147,6 +147,9 @@ def compare(
     dims = dims or Stacking.dims
     if padding is not None and padding not in PADDINGS:
         raise ConvCalcError(f"valid or same, got {padding!r}", field="--padding")
+    if padding is not None and size is None:
+        # Per-position MACs are the large-input limit, where padding makes no difference.
+        raise ConvCalcError("only with --size", field="--padding")
     try:
         spatial = notation.parse_size(size, dims) if size is not None else None
     except ConvCalcError as error:

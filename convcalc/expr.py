@@ -49,7 +49,7 @@ def evaluate(text: str, args: dict[str, object]) -> object:
 
 
 def _value(node: ast.AST, args: dict[str, object], text: str) -> object:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, bool):
+    if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.Name):
         if node.id not in args:

@@ -32,12 +32,18 @@ def human(count: int | float, binary: bool = False) -> str:
     )
     value = float(count)
     unit = 0
-    while abs(value) >= base and unit < len(units) - 1:
+    while unit < len(units) - 1 and abs(value) >= base:
         value /= base
         unit += 1
     if unit == 0:
         return f"{int(count):,} {units[0]}".rstrip()
-    digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    # Three significant digits; a value that rounds up to the base moves to the next unit
+    # (999,999 is '1.00 M', not '1000 k').
+    digits = 2 if abs(value) < 9.995 else 1 if abs(value) < 99.95 else 0
+    if round(abs(value), digits) >= base and unit < len(units) - 1:
+        value /= base
+        unit += 1
+        digits = 2
     return f"{value:.{digits}f} {units[unit]}"
 
 
@@ -58,8 +64,14 @@ class Column:
 
     header: str
     text: Callable[[Row, Report], str]
-    value: Callable[[Row], object]
+    value: Callable[[Row, Report], object]
     numeric: bool = False
+
+
+def _share_value(row: Row, report: Report) -> float:
+    """The layer's share of the network's MACs, 0 to 1, to six decimals (0 without MACs)."""
+    total = report.totals.macs
+    return round(row.macs / total, 6) if total else 0.0
 
 
 def _share(row: Row, report: Report) -> str:
@@ -71,41 +83,44 @@ def _share(row: Row, report: Report) -> str:
 
 
 COLUMNS: dict[str, Column] = {
-    "name": Column("name", lambda row, _: row.name, lambda row: row.name),
-    "type": Column("type", lambda row, _: row.type, lambda row: row.type),
+    "name": Column("name", lambda row, _: row.name, lambda row, _: row.name),
+    "type": Column("type", lambda row, _: row.type, lambda row, _: row.type),
     "inputs": Column(
         "inputs",
         lambda row, _: "" if row.follows_previous else ", ".join(row.inputs),
-        lambda row: " ".join(row.inputs),
+        lambda row, _: " ".join(row.inputs),
     ),
     "output": Column(
-        "output", lambda row, _: per_dim(row.output_shape), lambda row: per_dim(row.output_shape)
+        "output", lambda row, _: per_dim(row.output_shape), lambda row, _: per_dim(row.output_shape)
     ),
-    "params": Column("params", lambda row, _: human(row.params), lambda row: row.params, True),
-    "macs": Column("MACs", lambda row, _: human(row.macs), lambda row: row.macs, True),
-    "flops": Column("FLOPs", lambda row, _: human(row.flops), lambda row: row.flops, True),
+    "params": Column("params", lambda row, _: human(row.params), lambda row, _: row.params, True),
+    "macs": Column("MACs", lambda row, _: human(row.macs), lambda row, _: row.macs, True),
+    "flops": Column("FLOPs", lambda row, _: human(row.flops), lambda row, _: row.flops, True),
     "connections": Column(
-        "connections", lambda row, _: human(row.connections), lambda row: row.connections, True
+        "connections", lambda row, _: human(row.connections), lambda row, _: row.connections, True
     ),
     "memory": Column(
-        "memory", lambda row, _: human(row.output_bytes, True), lambda row: row.output_bytes, True
+        "memory",
+        lambda row, _: human(row.output_bytes, True),
+        lambda row, _: row.output_bytes,
+        True,
     ),
     "rf": Column(
         "RF",
         lambda row, _: per_dim(row.receptive_field),
-        lambda row: per_dim(row.receptive_field),
+        lambda row, _: per_dim(row.receptive_field),
     ),
     "stride": Column(
         "eff. stride",
         lambda row, _: per_dim(row.effective_stride),
-        lambda row: per_dim(row.effective_stride),
+        lambda row, _: per_dim(row.effective_stride),
     ),
     "padding": Column(
         "eff. padding",
         lambda row, _: per_dim(row.effective_padding),
-        lambda row: per_dim(row.effective_padding),
+        lambda row, _: per_dim(row.effective_padding),
     ),
-    "share": Column("share of MACs", _share, lambda row: row.macs),
+    "share": Column("share of MACs", _share, _share_value),
 }
 DEFAULT_COLUMNS = ("name", "type", "inputs", "output", "params", "macs", "rf", "share")
 
@@ -214,7 +229,7 @@ def render_csv(reports: list[Report], columns: tuple[str, ...]) -> str:
     writer.writerow(["network", *(COLUMNS[key].header for key in columns)])
     for report in reports:
         for row in report.layers:
-            writer.writerow([report.name, *(COLUMNS[key].value(row) for key in columns)])
+            writer.writerow([report.name, *(COLUMNS[key].value(row, report) for key in columns)])
     return buffer.getvalue()
 
 

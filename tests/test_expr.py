@@ -33,6 +33,7 @@ def test_allowed(text, value):
         ("${open('x')}", "only integers"),
         ("${[1, 2]}", "only integers"),
         ("${lambda: 1}", "only integers"),
+        ("${True}", "only integers"),
         ("${width / 0}", "division by zero"),
         ("${width / 3}", "not a whole number"),
         ("${2 ** 100}", "exponent"),

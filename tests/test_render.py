@@ -43,3 +43,21 @@ def test_markdown_and_csv_share_the_columns():
     csv_text = render.render_csv([report], columns)
     assert csv_text.splitlines()[0] == "network,name,params,MACs"
     assert len(csv_text.splitlines()) == 1 + len(report.layers)
+
+
+@pytest.mark.parametrize(
+    ("count", "binary", "text"),
+    [
+        (999, False, "999"),
+        (9_994, False, "9.99 k"),
+        (9_999, False, "10.0 k"),
+        (999_999, False, "1.00 M"),
+        (25_557_032, False, "25.6 M"),
+        (4_089_184_256, False, "4.09 G"),
+        (512, True, "512 B"),
+        (24 * 1024, True, "24.0 KiB"),
+        (1024**3 - 1, True, "1.00 GiB"),
+    ],
+)
+def test_human_units_keep_three_significant_digits(count, binary, text):
+    assert render.human(count, binary) == text

@@ -117,3 +117,15 @@ def test_nearest_2d_keeps_a_dim_whose_size_is_kept():
     one_d = run([1, 5], {"type": "upsample", "scale_factor": 1.1}).layers[0]
     assert one_d.output_shape == (1, 5)
     assert one_d.effective_stride == (Fraction(10, 11),)
+
+
+def test_max_unpool_takes_its_pools_stride_however_written():
+    # A pool of kernel 2 strides 2 whether or not `stride` is written; an unpool with its
+    # own kernel 3 then uses that stride: (4-1)*2 + 3 = 9.
+    for pool in ({"kernel_size": 2}, {"kernel_size": 2, "stride": 2}):
+        report = run(
+            [1, 8, 8],
+            {"name": "pool", "type": "max_pool", **pool},
+            {"type": "max_unpool", "of": "pool", "kernel_size": 3},
+        )
+        assert report.layers[-1].output_shape == (1, 9, 9)

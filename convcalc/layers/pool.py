@@ -33,15 +33,18 @@ class _Pool(Layer):
     padding: PaddingArg = 0
     ceil_mode: bool = False
 
+    def strides(self) -> int | list[int]:
+        """The stride as given, or the kernel size (PyTorch's default)."""
+        return self.kernel_size if self.stride is None else self.stride
+
     def pool(self, inputs: Inputs, dilation: int | list[int] = 1) -> tuple[Shape, tuple, Shape]:
         """Input shape, windows and output shape."""
         shape = inputs.only
-        stride = self.kernel_size if self.stride is None else self.stride
         windows = make_windows(
-            shape, self.kernel_size, stride, self.padding, dilation, self.ceil_mode
+            shape, self.kernel_size, self.strides(), self.padding, dilation, self.ceil_mode
         )
         for window in windows:
-            # PyTorch: "pad should be at most half of effective kernel size".
+            # PyTorch: "pad should be at most half of kernel size" (the undilated kernel).
             if max(window.pad_before, window.pad_after) * 2 > window.kernel:
                 raise ConvCalcError(
                     f"padding {max(window.pad_before, window.pad_after)} exceeds half the"
@@ -138,8 +141,7 @@ class Subsample(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        stride = self.kernel_size if self.stride is None else self.stride
-        windows = make_windows(shape, self.kernel_size, stride, 0)
+        windows = self.windows(shape)
         out = windowed_output(shape, shape.channels, windows)
         cost = Cost(
             params=2 * shape.channels,

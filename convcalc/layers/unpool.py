@@ -92,6 +92,6 @@ class MaxUnpool(Layer):
             )
         pool_input = pool_inputs[0]
         kernel = pool.kernel_size if self.kernel_size is None else self.kernel_size
-        stride = self.stride if self.stride is not None else pool.stride or kernel
+        stride = self.stride if self.stride is not None else pool.strides()
         padding = pool.padding if self.padding is None else self.padding
         return pool_input, make_windows(pool_input, kernel, stride, padding)
