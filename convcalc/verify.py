@@ -34,7 +34,6 @@ from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path
 
 CHECKS = ("shape", "params", "macs", "connections", "receptive_field")
-BUFFERS = ("running_mean", "running_var")  # state, not parameters
 REFERENCE_BYTES = 4  # the reference runs in float32 whatever the spec's dtype
 MIN_TEMPORARY_BYTES = 64 * 2**20
 DEFAULT_MAX_MEMORY = 2**30
@@ -273,7 +272,9 @@ class _Forward:
         self.seen[row.name] = (layer, inputs.shapes, shape)
         self.values[row.name] = output
         params = sum(
-            int(np.count_nonzero(array)) for key, array in weights.items() if key not in BUFFERS
+            int(np.count_nonzero(array))
+            for key, array in weights.items()
+            if key not in layer.buffer_names
         )
         connections = int(layer.connections(inputs, weights, self.counting)) * self.batch
         if self.keep:

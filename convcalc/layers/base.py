@@ -134,6 +134,9 @@ class Layer(BaseModel):
     # Whether its receptive-field step is a continuous envelope around the positions an
     # output really reads (upsampling, adaptive windows), not those exact positions.
     envelope_field: ClassVar[bool] = False
+    # Weights that are state, not parameters (batchnorm's running mean and variance):
+    # `convcalc verify` leaves them out of the params it counts.
+    buffer_names: ClassVar[tuple[str, ...]] = ()
 
     # Spatial rank required by a `conv2d`-style alias; None when the plain type name was used.
     _rank: int | None = PrivateAttr(default=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -85,6 +85,8 @@ class BatchNorm(Layer):
 
     type: Literal["batchnorm"] = "batchnorm"
     eps: Annotated[float, Field(gt=0)] = 1e-5
+
+    buffer_names: ClassVar[tuple[str, ...]] = ("running_mean", "running_var")
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
