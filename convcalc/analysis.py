@@ -6,6 +6,7 @@ tables, JSON, markdown or CSV.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -92,9 +93,6 @@ def analyze(
     shapes: dict[str, Shape] = {INPUT: source}
     fields = {INPUT: receptive.input_field(len(source.spatial))}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
-    last_use = _last_use(network.layers)
-    live = {INPUT: source.numel * value_bytes}
-    live_bytes = peak = live[INPUT]
     rows = []
     previous = INPUT
     for index, layer in enumerate(network.layers, start=1):
@@ -117,14 +115,6 @@ def analyze(
         fields[layer.name] = out_field
         seen[layer.name] = (layer, in_shapes, out)
 
-        output_bytes = out.numel * value_bytes
-        live[layer.name] = output_bytes
-        live_bytes += output_bytes
-        peak = max(peak, live_bytes)
-        for name in set(sources):
-            if last_use.get(name) == index:
-                live_bytes -= live.pop(name)
-
         cost = result.cost
         rows.append(
             Row(
@@ -139,7 +129,7 @@ def analyze(
                 macs=cost.macs * batch,
                 flops=cost.flops * batch,
                 connections=cost.connections * batch,
-                output_bytes=output_bytes,
+                output_bytes=out.numel * value_bytes,
                 receptive_field=tuple(dim.size for dim in out_field),
                 effective_stride=tuple(dim.stride for dim in out_field),
                 effective_padding=tuple(dim.padding for dim in out_field),
@@ -160,7 +150,9 @@ def analyze(
         macs=sum(row.macs for row in rows),
         flops=sum(row.flops for row in rows),
         connections=sum(row.connections for row in rows),
-        peak_activation_bytes=peak,
+        peak_activation_bytes=peak_live(
+            source.numel * value_bytes, rows, lambda row: row.output_bytes
+        ),
         model_bytes=(params + buffers) * network.dtype_bytes,
     )
     return Report(network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals)
@@ -183,15 +175,28 @@ def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) ->
     return in_shapes
 
 
-def _last_use(layers: list[Layer]) -> dict[str, int]:
-    """Index of the last layer reading each tensor; outputs nobody reads stay live."""
-    last: dict[str, int] = {}
-    previous = INPUT
-    for index, layer in enumerate(layers, start=1):
-        for name in layer.inputs or [previous]:
-            last[name] = index
-        previous = layer.name
-    return last
+def last_use(rows: Sequence[Row]) -> dict[str, int]:
+    """The index (as `Row.index`) of the last layer reading each tensor, by tensor name."""
+    return {name: row.index for row in rows for name in row.inputs}
+
+
+def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) -> int:
+    """The largest total `size` of the tensors live at once, the input's being `input_size`.
+
+    A layer's output is live from that layer until its last reader has run (both at once
+    while the reader runs); an output nobody reads stays live to the end.
+    """
+    last = last_use(rows)
+    live = {INPUT: input_size}
+    total = peak = input_size
+    for row in rows:
+        live[row.name] = size(row)
+        total += live[row.name]
+        peak = max(peak, total)
+        for name in set(row.inputs):
+            if last[name] == row.index:
+                total -= live.pop(name)
+    return peak
 
 
 def _batched(cost: Cost, batch: int) -> Cost:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from convcalc import numeric
-from convcalc.analysis import Report, Row, analyze
+from convcalc.analysis import Report, Row, analyze, last_use, peak_live
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path
@@ -194,24 +194,11 @@ def _mib(count: int) -> str:
     return f"{count / 2**20:,.0f} MiB"
 
 
-def _last_use(report: Report) -> dict[str, int]:
-    """Position of the last layer reading each tensor."""
-    return {name: index for index, row in enumerate(report.layers) for name in row.inputs}
-
-
 def _peak_positions(report: Report) -> int:
     """The most spatial positions live at once in the one-channel skeleton."""
-    last = _last_use(report)
-    live = {INPUT: math.prod(report.input[1:])}
-    total = peak = live[INPUT]
-    for index, row in enumerate(report.layers):
-        live[row.name] = math.prod(row.output_shape[1:])
-        total += live[row.name]
-        peak = max(peak, total)
-        for name in set(row.inputs):
-            if last[name] == index and name in live:
-                total -= live.pop(name)
-    return peak
+    return peak_live(
+        math.prod(report.input[1:]), report.layers, lambda row: math.prod(row.output_shape[1:])
+    )
 
 
 def _progress_counter(progress: Progress | None, steps: int) -> Callable[[], None]:
@@ -241,7 +228,7 @@ class _Forward:
         }
         self.batch = report.batch
         self.keep = keep
-        self.last_use = _last_use(report)
+        self.last_use = last_use(report.layers)
         first = self.rng.standard_normal((report.batch, *report.input), dtype=np.float32)
         self.values = {INPUT: first}
         self.shapes = {INPUT: Shape(report.input[0], tuple(report.input[1:]))}
@@ -249,7 +236,6 @@ class _Forward:
         self.inputs: list[Inputs] = []
         self.arrays = {"input": first} if keep else {}
         self.seconds = 0.0
-        self.position = 0
 
     def layer(self, layer: Layer, row: Row, tick: Callable[[], None]) -> dict[str, object]:
         """Run one layer; return its measured shape, params, MACs and connections."""
@@ -281,9 +267,8 @@ class _Forward:
             self.arrays[f"{row.name}/output"] = output
             self.arrays.update({f"{row.name}/{key}": array for key, array in weights.items()})
         for name in set(sources):
-            if self.last_use[name] == self.position:
+            if self.last_use[name] == row.index:
                 del self.values[name]
-        self.position += 1
         tick()
         return {
             "shape": shape.as_tuple(),
@@ -339,7 +324,7 @@ def _dependencies(
 
 def _skeleton(network: Network, report: Report, inputs: list[Inputs], start, kernels):
     """(layer position, 0/1 mask) for each layer of the one-channel skeleton run on `start`."""
-    last = _last_use(report)
+    last = last_use(report.layers)
     masks = {INPUT: start}
     for index, (layer, row) in enumerate(zip(network.layers, report.layers, strict=True)):
         sources = list(row.inputs)
@@ -347,7 +332,7 @@ def _skeleton(network: Network, report: Report, inputs: list[Inputs], start, ker
         masks[row.name] = reached != 0
         yield index, masks[row.name]
         for name in set(sources):
-            if last[name] == index:
+            if last[name] == row.index:
                 del masks[name]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from convcalc.analysis import last_use
 from tests.conftest import run
 
 
@@ -27,6 +28,17 @@ def test_peak_memory_keeps_skip_connections_live():
         dtype="float16",
     )
     assert report.totals.peak_activation_bytes == 2 * 3 * 256
+
+
+def test_last_use_is_keyed_by_row_index():
+    report = run(
+        [4, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "b", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "sum", "type": "add", "inputs": ["b", "input"]},
+    )
+    assert [row.index for row in report.layers] == [1, 2, 3]
+    assert last_use(report.layers) == {"input": 3, "a": 2, "b": 3}
 
 
 def test_batch_scales_costs_not_params():
