@@ -71,6 +71,13 @@ class Report:
         """(layer name, note) for every non-fatal oddity found."""
         return [(row.name, note) for row in self.layers for note in row.notes]
 
+    def last_spatial_row(self) -> Row | None:
+        """The last layer whose output has spatial dims; None when every output is flat."""
+        for row in reversed(self.layers):
+            if len(row.output_shape) > 1:
+                return row
+        return None
+
 
 def analyze_path(
     path: str | Path, input_shape: tuple[int, ...] | None = None, batch: int | None = None

@@ -444,10 +444,12 @@ def _field_row(report: Report, at: str | None) -> Row:
     repeated layer, meaning its last output, as in a spec's `inputs`.
     """
     if at is None:
-        for row in reversed(report.layers):
-            if len(row.output_shape) > 1:
-                return row
-        raise ConvCalcError("no layer has spatial dims, so there is no receptive field to check")
+        row = report.last_spatial_row()
+        if row is None:
+            raise ConvCalcError(
+                "no layer has spatial dims, so there is no receptive field to check"
+            )
+        return row
     for row in reversed(report.layers):
         if row.name == at or row.name.startswith(f"{at}."):
             if not row.receptive_field:

@@ -294,10 +294,8 @@ def relative(value: int, reference: int) -> Fraction | None:
 
 def last_spatial_field(report: Report) -> tuple[Fraction, ...]:
     """The receptive field of the last layer whose output has spatial dims; () if none."""
-    for row in reversed(report.layers):
-        if len(row.output_shape) > 1:
-            return row.receptive_field
-    return ()
+    row = report.last_spatial_row()
+    return row.receptive_field if row is not None else ()
 
 
 def _candidates(

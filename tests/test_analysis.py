@@ -41,6 +41,16 @@ def test_last_use_is_keyed_by_row_index():
     assert last_use(report.layers) == {"input": 3, "a": 2, "b": 3}
 
 
+def test_last_spatial_row_skips_flat_outputs():
+    report = run(
+        [3, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3},
+        {"name": "flat", "type": "flatten"},
+    )
+    assert report.last_spatial_row() is report.layers[0]
+    assert run([8], {"name": "f", "type": "dense", "out_features": 2}).last_spatial_row() is None
+
+
 def test_batch_scales_costs_not_params():
     layers = [{"type": "conv", "out_channels": 4, "kernel_size": 3}]
     one, eight = run([3, 10, 10], *layers), run([3, 10, 10], *layers, batch=8)
