@@ -6,6 +6,7 @@ its input shapes into an output shape, its costs, its receptive-field steps and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
@@ -200,6 +201,20 @@ def per_dim(value, dims: int, field_name: str) -> tuple:
             f"{len(value)} values for a {dims}-d input (give one int or {dims})", field=field_name
         )
     return tuple(value)
+
+
+def check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+    """Refuse channel counts that `groups` does not divide (PyTorch's grouped conv rule)."""
+    for what, channels in (("in", in_channels), ("out", out_channels)):
+        if channels % groups:
+            raise ConvCalcError(
+                f"{what}_channels {channels} is not divisible by groups {groups}", field="groups"
+            )
+
+
+def kernel_volume(windows: tuple[dimension.Window, ...]) -> int:
+    """Nominal number of taps in one window: the product of its per-dim kernel sizes."""
+    return math.prod(window.kernel for window in windows)
 
 
 def resolve_padding(

@@ -19,6 +19,8 @@ from convcalc.layers.base import (
     Shape,
     SizeArg,
     by_dims,
+    check_groups,
+    kernel_volume,
     make_windows,
     real_taps,
     window_notes,
@@ -43,9 +45,7 @@ def conv_cost(
     included (the papers' and fvcore's convention); connections count real taps only, plus
     one per output value for the bias (LeCun et al. 1998).
     """
-    kernel_taps = 1
-    for window in windows:
-        kernel_taps *= window.kernel
+    kernel_taps = kernel_volume(windows)
     bias_terms = out.numel if bias else 0
     macs = out.positions * channel_pairs * kernel_taps
     return Cost(
@@ -72,6 +72,11 @@ def even_kernel_notes(shape: Shape, windows: tuple[Window, ...], out: Shape) -> 
                 )
             )
     return by_dims(found)
+
+
+def pointwise_windows(dims: int) -> tuple[Window, ...]:
+    """The windows of a 1x1 (pointwise) convolution over `dims` spatial dims."""
+    return tuple(Window(1, 1, 0, 0) for _ in range(dims))
 
 
 def measure_connections(kernels, shape: Shape, windows: tuple[Window, ...], weight, bias) -> int:
@@ -125,6 +130,13 @@ class _Convolution(Layer):
         """Every tap of the window reaches, whatever the channels: a window sum."""
         return kernels.pool(masks[0], self.windows(inputs.only), "sum")
 
+    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
+        """Measured on this layer's 'weight' and 'bias' (see measure_connections)."""
+        shape = inputs.only
+        return measure_connections(
+            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
+        )
+
     def random_kernel(self, rng, out_channels: int, in_channels: int, shape: Shape) -> dict:
         """{'weight': [out, in, *kernel], 'bias': [out]} for this layer's windows over `shape`."""
         from convcalc import numeric
@@ -149,12 +161,7 @@ class Conv(_Convolution):
     def channel_pairs(self, in_channels: int) -> int:
         """(output, input) channel pairs joined by a kernel, after checking groups and table."""
         if self.connection_table is None:
-            for what, channels in (("in", in_channels), ("out", self.out_channels)):
-                if channels % self.groups:
-                    raise ConvCalcError(
-                        f"{what}_channels {channels} is not divisible by groups {self.groups}",
-                        field="groups",
-                    )
+            check_groups(in_channels, self.out_channels, self.groups)
             return self.out_channels * in_channels // self.groups
         if self.groups != 1:
             raise ConvCalcError("use either groups or connection_table, not both", field="groups")
@@ -196,12 +203,6 @@ class Conv(_Convolution):
             )
         return apply_activation(result, self.activation)
 
-    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
-        shape = inputs.only
-        return measure_connections(
-            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
-        )
-
 
 class DepthwiseConv(_Convolution):
     """Depthwise convolution: groups = in_channels, `multiplier` filters per input channel."""
@@ -224,12 +225,6 @@ class DepthwiseConv(_Convolution):
         )
         return apply_activation(result, self.activation)
 
-    def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
-        shape = inputs.only
-        return measure_connections(
-            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
-        )
-
 
 class SeparableConv(_Convolution):
     """Depthwise convolution then a 1x1 pointwise one (Xception, MobileNet); bias on both."""
@@ -243,10 +238,14 @@ class SeparableConv(_Convolution):
         middle = shape.channels * self.multiplier
         depthwise = self.convolve(shape, middle, middle, activated=False)
         mid = depthwise.output
-        pointwise_windows = tuple(Window(1, 1, 0, 0) for _ in mid.spatial)
         out = Shape(self.out_channels, mid.spatial)
         pointwise = conv_cost(
-            mid, out, pointwise_windows, middle * self.out_channels, self.bias, self.activation
+            mid,
+            out,
+            pointwise_windows(len(mid.spatial)),
+            middle * self.out_channels,
+            self.bias,
+            self.activation,
         )
         return Result(
             out,
@@ -280,9 +279,12 @@ class SeparableConv(_Convolution):
             shape.channels,
             weights.get("depthwise_bias"),
         )
-        ones = tuple(Window(1, 1, 0, 0) for _ in shape.spatial)
         result = kernels.conv(
-            middle, weights["pointwise_weight"], ones, 1, weights.get("pointwise_bias")
+            middle,
+            weights["pointwise_weight"],
+            pointwise_windows(len(shape.spatial)),
+            1,
+            weights.get("pointwise_bias"),
         )
         return apply_activation(result, self.activation)
 
@@ -293,8 +295,11 @@ class SeparableConv(_Convolution):
             kernels, shape, windows, weights["depthwise_weight"], weights.get("depthwise_bias")
         )
         middle = Shape(shape.channels * self.multiplier, windowed_output(shape, 1, windows).spatial)
-        ones = tuple(Window(1, 1, 0, 0) for _ in shape.spatial)
         pointwise = measure_connections(
-            kernels, middle, ones, weights["pointwise_weight"], weights.get("pointwise_bias")
+            kernels,
+            middle,
+            pointwise_windows(len(shape.spatial)),
+            weights["pointwise_weight"],
+            weights.get("pointwise_bias"),
         )
         return depthwise + pointwise

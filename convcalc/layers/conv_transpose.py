@@ -17,6 +17,8 @@ from convcalc.layers.base import (
     Shape,
     SizeArg,
     by_dims,
+    check_groups,
+    kernel_volume,
     per_dim,
     resolve_padding,
     sized,
@@ -43,22 +45,12 @@ class ConvTranspose(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        windows, output_padding = self._windows(shape)
-        for what, channels in (("in", shape.channels), ("out", self.out_channels)):
-            if channels % self.groups:
-                raise ConvCalcError(
-                    f"{what}_channels {channels} is not divisible by groups {self.groups}",
-                    field="groups",
-                )
-        sizes = tuple(
-            dimension.transposed_output_size(size, window, extra)
-            for size, window, extra in zip(shape.spatial, windows, output_padding, strict=True)
-        )
+        windows, sizes = self._geometry(shape)
+        check_groups(shape.channels, self.out_channels, self.groups)
         out = sized(self.out_channels, sizes, shape, "padding")
-        kernel_taps = 1
+        kernel_taps = kernel_volume(windows)
         pairs_landing = 1
         for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
-            kernel_taps *= window.kernel
             pairs_landing *= dimension.transposed_real_taps(size, window, out_size)
         channel_pairs = shape.channels * self.out_channels // self.groups
         # Each input value is multiplied by every tap of its out/groups kernels.

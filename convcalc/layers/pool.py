@@ -14,6 +14,7 @@ from convcalc.layers.base import (
     Result,
     Shape,
     SizeArg,
+    kernel_volume,
     make_windows,
     real_taps,
     window_notes,
@@ -75,14 +76,6 @@ def window_taps(inputs: Inputs, windows: tuple[Window, ...], kernels) -> int:
     return int(kernels.pool(numeric.indicator(inputs.only.spatial), windows, "sum").sum())
 
 
-def window_size(windows: tuple[Window, ...]) -> int:
-    """Nominal number of taps in one window."""
-    taps = 1
-    for window in windows:
-        taps *= window.kernel
-    return taps
-
-
 class MaxPool(_Pool):
     """Max pooling (PyTorch MaxPool semantics, ceil_mode included)."""
 
@@ -98,7 +91,7 @@ class MaxPool(_Pool):
         shape, windows, out = self.pool(inputs, self.dilation)
         # One comparison per tap after the first.
         cost = Cost(
-            flops=(window_size(windows) - 1) * out.numel,
+            flops=(kernel_volume(windows) - 1) * out.numel,
             connections=shape.channels * real_taps(shape, windows, out),
         )
         return self.result(shape, windows, out, cost)
@@ -119,7 +112,7 @@ class AvgPool(_Pool):
         shape, windows, out = self.pool(inputs)
         # k-1 additions and one division per output value.
         cost = Cost(
-            flops=window_size(windows) * out.numel,
+            flops=kernel_volume(windows) * out.numel,
             connections=shape.channels * real_taps(shape, windows, out),
         )
         return self.result(shape, windows, out, cost)
@@ -146,7 +139,7 @@ class Subsample(Layer):
         cost = Cost(
             params=2 * shape.channels,
             # k-1 additions, one multiply, one bias add per output value.
-            flops=(window_size(windows) + 1) * out.numel
+            flops=(kernel_volume(windows) + 1) * out.numel
             + activation_flops(self.activation, out.numel),
             connections=shape.channels * real_taps(shape, windows, out) + out.numel,
         )
