@@ -215,7 +215,7 @@ class _Expansion:
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
                 sources = self._inputs(raw, names, raws, position, previous)
                 if raw.get("type") == "block":
-                    previous = self._block(raw, local, sources, names, prefix, args, stack, repeat)
+                    previous = self._block(raw, local, sources, prefix, stack, repeat)
                 else:
                     previous = self._plain(raw, local, sources, names, prefix, repeat, line)
             except ConvCalcError as error:
@@ -259,9 +259,7 @@ class _Expansion:
         raw: dict,
         local: str,
         sources: list[str],
-        names: dict[str, str],
         prefix: str,
-        args: dict[str, Any],
         stack: tuple[str, ...],
         repeat: int,
     ) -> str:

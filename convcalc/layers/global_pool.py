@@ -10,7 +10,7 @@ from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
 
 
-def _global(inputs: Inputs, layer: Layer, flops_per_window: int) -> Result:
+def _global(inputs: Inputs, flops_per_window: int) -> Result:
     shape = inputs.only
     out = Shape(shape.channels, (1,) * len(shape.spatial))
     steps = tuple(Step.window(size, size, 0) for size in shape.spatial)
@@ -37,11 +37,10 @@ class _GlobalPool(Layer):
 class GlobalAvgPool(_GlobalPool):
     """Mean over all spatial positions; spatial dims become 1."""
 
-    spatial = True
     type: Literal["global_avg_pool"] = "global_avg_pool"
 
     def analyze(self, inputs: Inputs) -> Result:
-        return _global(inputs, self, inputs.only.positions)
+        return _global(inputs, inputs.only.positions)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         return values[0].mean(axis=tuple(range(2, values[0].ndim)), keepdims=True)
@@ -50,11 +49,10 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     """Max over all spatial positions; spatial dims become 1."""
 
-    spatial = True
     type: Literal["global_max_pool"] = "global_max_pool"
 
     def analyze(self, inputs: Inputs) -> Result:
-        return _global(inputs, self, inputs.only.positions - 1)
+        return _global(inputs, inputs.only.positions - 1)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         return values[0].max(axis=tuple(range(2, values[0].ndim)), keepdims=True)
@@ -68,7 +66,7 @@ class _AdaptivePool(Layer):
     def adaptive(self, inputs: Inputs, comparisons: bool) -> Result:
         """Windows [floor(i*I/O), ceil((i+1)*I/O)) per dim (PyTorch AdaptiveAvgPool)."""
         shape = inputs.only
-        sizes = per_dim(self.output_size, len(shape.spatial), "output_size")
+        sizes = self.sizes(shape)
         out = Shape(shape.channels, sizes)
         taps_read = 1  # sum over output positions of window size: a product of per-dim sums
         steps = []

@@ -109,7 +109,7 @@ class Upsample(Layer):
             # PyTorch maps output to input with the float 1.0 / scale_factor; kept exactly.
             ratios = [Fraction(1.0 / factor) for factor in factors]
         ratios = self._source_steps(shape, out, ratios)
-        return Result(out, self._cost(shape, out, ratios), self._steps(out, ratios))
+        return Result(out, self._cost(shape, out, ratios), self._steps(ratios))
 
     def _source_steps(
         self, shape: Shape, out: Shape, ratios: list[Fraction]
@@ -201,7 +201,7 @@ class Upsample(Layer):
         per_value = 7 * (4**blended - 1) // 3 if cubic else 3 * (2**blended - 1)
         return Cost(flops=per_value * out.numel, connections=shape.channels * taps_read)
 
-    def _steps(self, out: Shape, ratios: list[Fraction | None]) -> tuple[Step, ...]:
+    def _steps(self, ratios: list[Fraction | None]) -> tuple[Step, ...]:
         kernel = {"nearest": 1, "bicubic": 4}.get(self.mode, 2)
         steps = []
         for ratio in ratios:
