@@ -57,13 +57,17 @@ def conv_cost(
 
 
 def even_kernel_notes(shape: Shape, windows: tuple[Window, ...], out: Shape) -> list[str]:
-    """An even kernel cannot keep the size with symmetric padding (it shifts by half a step)."""
+    """An even kernel cannot keep the size with symmetric padding (it shifts by half a step).
+
+    At stride 1 the output is size + 2p - extent + 1, which equals size only for an odd
+    extent 2p + 1: with an even extent the size always changes.
+    """
     found = []
     for axis, (window, size, out_size) in enumerate(
         zip(windows, shape.spatial, out.spatial, strict=True)
     ):
         symmetric = window.pad_before == window.pad_after > 0
-        if window.stride == 1 and symmetric and window.extent % 2 == 0 and out_size != size:
+        if window.stride == 1 and symmetric and window.extent % 2 == 0:
             found.append(
                 (
                     axis,
