@@ -35,19 +35,12 @@ def floor_sum(count: int, divisor: int, slope: int, offset: int) -> int:
     The Euclidean-like reduction of AtCoder Library's floor_sum; divisor >= 1.
     """
     total = 0
-    if slope < 0 or slope >= divisor:
+    while True:
+        # Python's // and % floor, so a negative slope or offset reduces into [0, divisor).
         total += count * (count - 1) // 2 * (slope // divisor)
         slope %= divisor
-    if offset < 0 or offset >= divisor:
         total += count * (offset // divisor)
         offset %= divisor
-    while True:
-        if slope >= divisor:
-            total += count * (count - 1) // 2 * (slope // divisor)
-            slope %= divisor
-        if offset >= divisor:
-            total += count * (offset // divisor)
-            offset %= divisor
         top = slope * count + offset
         if top < divisor:
             return total
