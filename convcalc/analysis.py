@@ -122,7 +122,7 @@ def analyze(
         fields[layer.name] = out_field
         seen[layer.name] = (layer, in_shapes, out)
 
-        cost = result.cost
+        cost = _batched(result.cost, batch)
         rows.append(
             Row(
                 index=index,
@@ -133,9 +133,9 @@ def analyze(
                 output_shape=out.as_tuple(),
                 params=cost.params,
                 buffers=cost.buffers,
-                macs=cost.macs * batch,
-                flops=cost.flops * batch,
-                connections=cost.connections * batch,
+                macs=cost.macs,
+                flops=cost.flops,
+                connections=cost.connections,
                 output_bytes=out.numel * value_bytes,
                 receptive_field=tuple(dim.size for dim in out_field),
                 effective_stride=tuple(dim.stride for dim in out_field),
@@ -207,6 +207,7 @@ def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) 
 
 
 def _batched(cost: Cost, batch: int) -> Cost:
+    """A layer's per-sample cost for the whole batch; params and buffers are per network."""
     return Cost(
         cost.params, cost.buffers, cost.macs * batch, cost.flops * batch, cost.connections * batch
     )
