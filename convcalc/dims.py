@@ -29,6 +29,19 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
+def transposed_same_padding(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
+    """Padding (before, after) and extra output padding that make a transposed window's
+    output exactly size * stride (Keras' 'same' for Conv2DTranspose).
+
+    The output is (n-1)*s - p_before - p_after + d*(k-1) + 1 + output_padding: padding takes
+    away d*(k-1) + 1 - s when that is positive (the odd one out going after), and output
+    padding adds the shortfall when it is negative.
+    """
+    total = dilation * (kernel - 1) + 1 - stride
+    padding = max(total, 0)
+    return padding // 2, padding - padding // 2, max(-total, 0)
+
+
 def floor_sum(count: int, divisor: int, slope: int, offset: int) -> int:
     """Sum of floor((slope*i + offset) / divisor) for i in [0, count), in O(log) steps.
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from convcalc.dims import Window
+
 Intervals = tuple[tuple[int, int], ...]
 
 # A field with more disjoint pieces than this is no longer tracked piece by piece.
@@ -36,20 +38,22 @@ class Step:
     taps: tuple[int, ...] | None = None
 
     @classmethod
-    def window(cls, kernel: int, stride: int, padding: int, dilation: int = 1) -> Step:
+    def window(cls, window: Window) -> Step:
         """A sliding window: dilated kernel extent, integer stride and left padding."""
-        extent = dilation * (kernel - 1) + 1
-        taps = tuple(range(0, extent, dilation)) if dilation > 1 else None
-        return cls(Fraction(extent), Fraction(stride), Fraction(padding), taps)
+        dilation = window.dilation
+        taps = tuple(range(0, window.extent, dilation)) if dilation > 1 else None
+        return cls(
+            Fraction(window.extent), Fraction(window.stride), Fraction(window.pad_before), taps
+        )
 
     @classmethod
-    def upsampling(cls, kernel: int, stride: int, padding: int, dilation: int = 1) -> Step:
+    def upsampling(cls, window: Window) -> Step:
         """The inverse of a window: transposed conv or unpooling, stride 1/s."""
-        extent = dilation * (kernel - 1) + 1
+        extent, stride = window.extent, window.stride
         return cls(
             Fraction(extent - 1, stride) + 1,
             Fraction(1, stride),
-            Fraction(extent - 1 - padding, stride),
+            Fraction(extent - 1 - window.pad_before, stride),
         )
 
 

@@ -16,6 +16,7 @@ from convcalc.dims import (
     same_padding,
     transposed_output_size,
     transposed_real_taps,
+    transposed_same_padding,
 )
 
 
@@ -78,6 +79,20 @@ def test_same_padding_gives_ceil_of_size_over_stride(size, kernel, stride, dilat
     assert after - before in (0, 1)
     window = Window(kernel, stride, before, after, dilation)
     assert window.output_size(size) == math.ceil(size / stride)
+
+
+@given(
+    size=st.integers(1, 60),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 4),
+    dilation=st.integers(1, 3),
+)
+def test_transposed_same_padding_gives_size_times_stride(size, kernel, stride, dilation):
+    before, after, extra = transposed_same_padding(kernel, stride, dilation)
+    assert after - before in (0, 1)
+    assert extra == 0 or before == after == 0
+    window = Window(kernel, stride, before, after, dilation)
+    assert transposed_output_size(size, window, extra) == size * stride
 
 
 @pytest.mark.parametrize(

@@ -304,7 +304,7 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
 
 def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
     """Receptive-field steps of a sliding window."""
-    return tuple(Step.window(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows)
+    return tuple(Step.window(window) for window in windows)
 
 
 def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:

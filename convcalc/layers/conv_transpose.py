@@ -62,9 +62,7 @@ class ConvTranspose(Layer):
             flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
             connections=channel_pairs * pairs_landing + bias_terms,
         )
-        steps = tuple(
-            Step.upsampling(w.kernel, w.stride, w.pad_before, w.dilation) for w in windows
-        )
+        steps = tuple(Step.upsampling(window) for window in windows)
         # Odena et al. 2016, "Deconvolution and Checkerboard Artifacts": uneven overlap.
         notes = by_dims(
             [
@@ -136,12 +134,11 @@ class ConvTranspose(Layer):
         dilations = per_dim(self.dilation, dims, "dilation")
         output_padding = per_dim(self.output_padding, dims, "output_padding")
         if self.padding == "same":
-            # Keras: the output is exactly in * stride.
             pads, extra = [], []
             for k, s, d in zip(kernel, strides, dilations, strict=True):
-                total = d * (k - 1) + 1 - s
-                pads.append((max(total, 0) // 2, max(total, 0) - max(total, 0) // 2))
-                extra.append(max(-total, 0))
+                before, after, shortfall = dimension.transposed_same_padding(k, s, d)
+                pads.append((before, after))
+                extra.append(shortfall)
             output_padding = tuple(a + b for a, b in zip(output_padding, extra, strict=True))
         else:
             pads = resolve_padding(self.padding, shape.spatial, kernel, strides, dilations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from convcalc.dims import Window
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
@@ -26,7 +27,7 @@ class Flatten(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        steps = tuple(Step.window(size, size, 0) for size in shape.spatial)
+        steps = tuple(Step.window(Window(size, size, 0, 0)) for size in shape.spatial)
         return Result(Shape(shape.numel), steps=steps or None)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):

@@ -13,7 +13,7 @@ from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, pe
 def _global(inputs: Inputs, flops_per_window: int) -> Result:
     shape = inputs.only
     out = Shape(shape.channels, (1,) * len(shape.spatial))
-    steps = tuple(Step.window(size, size, 0) for size in shape.spatial)
+    steps = tuple(Step.window(dimension.Window(size, size, 0, 0)) for size in shape.spatial)
     cost = Cost(flops=shape.channels * flops_per_window, connections=shape.numel)
     return Result(out, cost, steps)
 

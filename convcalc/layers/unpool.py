@@ -60,7 +60,7 @@ class MaxUnpool(Layer):
                         f"output_size {sizes} must be within one stride of {default}",
                         field="output_size",
                     )
-        steps = tuple(Step.upsampling(w.kernel, w.stride, w.pad_before) for w in windows)
+        steps = tuple(Step.upsampling(window) for window in windows)
         return Result(Shape(shape.channels, sizes), steps=steps, notes=notes)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
