@@ -7,7 +7,7 @@ matmul. Pooling reduces strided slices tap by tap; interpolation gathers along o
 a time. No loop runs over output positions or batch elements.
 
 Only `verify` imports this module, so `convcalc shapes` never loads NumPy. Every product
-the reference computes goes through `Kernels.matmul`, which counts the multiply-accumulates
+the MAC convention counts goes through `Kernels.matmul`, which counts the multiply-accumulates
 from its operands' sizes: that count is what `verify` compares with the analysis.
 """
 
