@@ -52,7 +52,7 @@ class CheckRun:
     errors: list[ConvCalcError]  # invalid specs (and globs matching nothing)
 
     @property
-    def violations(self) -> int:
+    def violation_count(self) -> int:
         """How many budgets are exceeded, over all specs."""
         return sum(len(spec.violations) for spec in self.specs)
 

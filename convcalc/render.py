@@ -421,14 +421,20 @@ def render_comparison_json(comparison: Comparison) -> str:
     return json.dumps(comparison_to_dict(comparison), indent=2)
 
 
-def print_comparison(comparison: Comparison) -> None:
-    """Rich tables: the candidates (stacks) or the totals and the layer diff (spec files)."""
+def _console():
+    """A rich console for stdout: the terminal's width there, 200 columns in pipes and CI logs."""
     import sys
 
     from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def print_comparison(comparison: Comparison) -> None:
+    """Rich tables: the candidates (stacks) or the totals and the layer diff (spec files)."""
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console = _console()
     if comparison.diff is None:
         console.print(_candidates_table(comparison))
     else:
@@ -669,13 +675,10 @@ def mismatch_lines(verification: Verification) -> list[str]:
 def print_verification(verification: Verification) -> None:
     """A rich table with a tick or a cross per layer and check, then the times (the cli
     names each mismatch on stderr)."""
-    import sys
-
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console = _console()
     table = Table(title=f"verify {title(verification.report)}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("layer")
@@ -822,7 +825,7 @@ def check_summary(run: CheckRun) -> str:
         return f"every budget holds ({plural(len(run.specs), 'spec')})"
     failing = sum(1 for spec in run.specs if not spec.ok)
     return (
-        f"{plural(run.violations, 'budget')} exceeded in {failing} of"
+        f"{plural(run.violation_count, 'budget')} exceeded in {failing} of"
         f" {plural(len(run.specs), 'spec')}"
     )
 
@@ -1022,13 +1025,10 @@ def _diff_markdown(diff: list[LayerChange], baseline_path: str) -> list[str]:
 
 def print_check(run: CheckRun) -> None:
     """Rich tables: per spec, each budget with its limit, figure, margin and verdict."""
-    import sys
-
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console = _console()
     for spec in run.specs:
         verdict = (
             Text("within budget", "green")
