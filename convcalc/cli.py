@@ -234,7 +234,7 @@ def verify(
     """Run a NumPy reference forward pass and check every layer's figures against it."""
     from convcalc import render
     from convcalc.budget import parse_bytes
-    from convcalc.verify import DEFAULT_MAX_MEMORY, verify_path
+    from convcalc.verify import DEFAULT_MAX_MEMORY, check_save_path, verify_path
     from convcalc.verify import save as save_arrays
 
     try:
@@ -244,6 +244,8 @@ def verify(
             cap = DEFAULT_MAX_MEMORY if max_memory is None else parse_bytes(max_memory)
         except ConvCalcError as error:
             raise error.add_context(field="--max-memory") from None
+        if save is not None:
+            check_save_path(save)
         with render.verify_progress() as progress:
             verification = verify_path(
                 spec,

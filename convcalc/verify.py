@@ -146,13 +146,20 @@ def verify(
     )
 
 
+def check_save_path(path: str | Path) -> None:
+    """Refuse a --save path whose directory does not exist, before the run, not after it."""
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise ConvCalcError(f"{path}: no directory {str(directory)!r}", field="--save")
+
+
 def save(verification: Verification, path: str | Path) -> None:
     """Write the run's input, outputs and weights to an .npz (keys as in README)."""
     try:
         with open(path, "wb") as stream:
             np.savez(stream, **verification.arrays)
     except OSError as error:
-        raise ConvCalcError(error.strerror or str(error), field="--save") from None
+        raise ConvCalcError(f"{path}: {error.strerror or error}", field="--save") from None
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,10 @@ def _doubled_params(self, inputs) -> Result:
         (("--format", "csv"), "--format"),
         (("--input", "3x0x0"), "--input"),
         (("--max-memory", "8MiB"), "try a smaller --input"),
+        (
+            ("--save", "/convcalc-no-such-dir/run.npz"),
+            "--save: /convcalc-no-such-dir/run.npz: no directory '/convcalc-no-such-dir'",
+        ),
     ],
 )
 def test_cli_exit_2_for_a_bad_call_or_spec(args, message):
