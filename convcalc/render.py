@@ -500,8 +500,8 @@ def _candidates_table(comparison: Comparison):
     first = comparison.candidates[0].report
     if comparison.per_output_position:
         title = (
-            f"{first.input[0]} input channels; MACs per output position of the last layer,"
-            " for a large input (give --size for totals)"
+            f"{plural(first.input[0], 'input channel')}; MACs per output position of the last"
+            " layer, for a large input (give --size for totals)"
         )
     else:
         title = f"input {'x'.join(map(str, first.input))}"
