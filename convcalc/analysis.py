@@ -6,6 +6,8 @@ tables, JSON, markdown or CSV.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,7 +16,7 @@ from pathlib import Path
 from convcalc import field as receptive
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Shape, by_dims
-from convcalc.spec import INPUT, Network, load_path
+from convcalc.spec import INPUT, Network, load_path, set_sizes
 
 
 @dataclass(frozen=True)
@@ -26,18 +28,21 @@ class Row:
     type: str
     inputs: tuple[str, ...]
     follows_previous: bool  # reads just the layer listed before it
+    # With symbolic input sizes, shapes and costs may be sympy formulas in the symbols;
+    # None marks a figure known only once the sizes are set (see Report.symbols).
     output_shape: tuple[int, ...]
     params: int
     buffers: int
     macs: int
     flops: int
-    connections: int
+    connections: int | None
     output_bytes: int
-    receptive_field: tuple[Fraction, ...]
-    effective_stride: tuple[Fraction, ...]
-    effective_padding: tuple[Fraction, ...]
+    receptive_field: tuple[Fraction, ...] | None
+    effective_stride: tuple[Fraction, ...] | None
+    effective_padding: tuple[Fraction, ...] | None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
+    conditions: tuple = ()  # symbolic.Condition on the input sizes this layer relies on
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class Totals:
     buffers: int
     macs: int
     flops: int
-    connections: int
-    peak_activation_bytes: int
+    connections: int | None
+    peak_activation_bytes: int | None  # a maximum over layers: None for formula sizes
     model_bytes: int
 
 
@@ -65,6 +70,25 @@ class Report:
     dtype: str
     layers: list[Row]
     totals: Totals
+    symbols: tuple[str, ...] = ()  # the input's size symbols; () for a concrete input
+    # What the formulas assume: the residues the network's own conditions require.
+    assumptions: tuple[str, ...] = ()
+    # For a symbolic spec run with sizes set: the sizes, and the report of the formulas.
+    sizes_set: tuple[tuple[str, int], ...] = ()
+    formulas: Report | None = None
+
+    @property
+    def facts(self) -> list[str]:
+        """The sizes set and the assumptions made, for a title."""
+        facts = [f"{name}={size}" for name, size in self.sizes_set]
+        if self.assumptions:
+            facts.append(f"assuming {' and '.join(self.assumptions)}")
+        return facts
+
+    @property
+    def conditions(self) -> list[tuple[Row, object]]:
+        """(row, condition) for every condition the layers put on the input sizes."""
+        return [(row, condition) for row in self.layers for condition in row.conditions]
 
     @property
     def notes(self) -> list[tuple[str, str]]:
@@ -80,14 +104,34 @@ class Report:
 
 
 def analyze_path(
-    path: str | Path, input_shape: tuple[int, ...] | None = None, batch: int | None = None
+    path: str | Path,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> Report:
-    """Load the spec at `path` and analyze it."""
+    """Load the spec at `path` and analyze it, with `sizes` given to its input's symbols.
+
+    A symbolic spec's formulas are simplified by the residues its layers require; with
+    every symbol set, the report holds the numbers and, in `formulas`, the formulas.
+    """
     network = load_path(path)
     try:
-        return analyze(network, input_shape, batch)
+        chosen = set_sizes(network, sizes) if sizes else network
+        report = analyze(chosen, input_shape, batch)
+        if report.symbols:
+            return _simplified(report, chosen)
+        if network.symbols and input_shape is None:
+            formulas = _simplified(analyze(network, None, batch), network)
+            return dataclasses.replace(report, sizes_set=tuple(sizes.items()), formulas=formulas)
+        return report
     except ConvCalcError as error:
         raise error.add_context(file=str(path)) from None
+
+
+def _simplified(report: Report, network: Network) -> Report:
+    from convcalc import sizes
+
+    return sizes.simplified(report, network.constraints)
 
 
 def analyze(
@@ -95,6 +139,9 @@ def analyze(
 ) -> Report:
     """Propagate shapes through the network and tally every figure, layer by layer."""
     source = Shape(input_shape[0], tuple(input_shape[1:])) if input_shape else network.input
+    symbols = tuple(size for size in source.spatial if isinstance(size, str))
+    if symbols:
+        source = _with_symbols(source)
     batch = batch or network.batch
     value_bytes = network.dtype_bytes * batch
     shapes: dict[str, Shape] = {INPUT: source}
@@ -106,7 +153,8 @@ def analyze(
         sources = layer.inputs or [previous]
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
-            result = layer.analyze(Inputs(in_shapes, sources, seen.get))
+            with _conditions(bool(symbols)) as conditions:
+                result = layer.analyze(Inputs(in_shapes, sources, seen.get))
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -117,7 +165,9 @@ def analyze(
             else fields[sources[0]]
         )
         out_field = receptive.through(in_field, result.steps) if result.steps else in_field
-        notes = result.notes + _gridding_notes(in_field, out_field, result.steps)
+        notes = result.notes
+        if in_field is not None and out_field is not None:
+            notes += _gridding_notes(in_field, out_field, result.steps)
         shapes[layer.name] = out
         fields[layer.name] = out_field
         seen[layer.name] = (layer, in_shapes, out)
@@ -137,32 +187,96 @@ def analyze(
                 flops=cost.flops,
                 connections=cost.connections,
                 output_bytes=out.numel * value_bytes,
-                receptive_field=tuple(dim.size for dim in out_field),
-                effective_stride=tuple(dim.stride for dim in out_field),
-                effective_padding=tuple(dim.padding for dim in out_field),
+                receptive_field=_per_dim(out_field, "size"),
+                effective_stride=_per_dim(out_field, "stride"),
+                effective_padding=_per_dim(out_field, "padding"),
                 notes=notes,
                 parts=tuple(
                     Part(part.name, part.output, _batched(part.cost, batch))
                     for part in result.parts
                 ),
+                conditions=tuple(conditions),
             )
         )
         previous = layer.name
-    params = sum(row.params for row in rows)
-    buffers = sum(row.buffers for row in rows)
+    if symbols:
+        rows = [_settled(row) for row in rows]
+    params = _total(row.params for row in rows)
+    buffers = _total(row.buffers for row in rows)
     totals = Totals(
         params=params,
         trainable_params=params,
         buffers=buffers,
-        macs=sum(row.macs for row in rows),
-        flops=sum(row.flops for row in rows),
-        connections=sum(row.connections for row in rows),
-        peak_activation_bytes=peak_live(
-            source.numel * value_bytes, rows, lambda row: row.output_bytes
-        ),
+        macs=_total(row.macs for row in rows),
+        flops=_total(row.flops for row in rows),
+        connections=_total(row.connections for row in rows),
+        peak_activation_bytes=None
+        if symbols
+        else peak_live(source.numel * value_bytes, rows, lambda row: row.output_bytes),
         model_bytes=(params + buffers) * network.dtype_bytes,
     )
-    return Report(network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals)
+    if symbols:
+        totals = _settled(totals)
+    return Report(
+        network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals, symbols
+    )
+
+
+def _total(figures) -> object:
+    """The sum of the layers' figures; None when one is known only once sizes are set."""
+    figures = list(figures)
+    return None if None in figures else sum(figures)
+
+
+def _with_symbols(shape: Shape) -> Shape:
+    """The input shape with its symbol names made sympy symbols (sympy imported here)."""
+    from convcalc import symbolic
+
+    return Shape(
+        shape.channels,
+        tuple(symbolic.symbol(size) if isinstance(size, str) else size for size in shape.spatial),
+    )
+
+
+def _conditions(symbolic_sizes: bool):
+    """A context collecting a layer's conditions on formula sizes (none for plain ints)."""
+    if not symbolic_sizes:
+        return contextlib.nullcontext(())
+    from convcalc import symbolic
+
+    return symbolic.recording()
+
+
+def _per_dim(field: tuple[receptive.DimField, ...] | None, name: str) -> tuple | None:
+    return None if field is None else tuple(getattr(dim, name) for dim in field)
+
+
+FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "connections", "output_bytes")
+TOTALS = ("params", "trainable_params", "buffers", "macs", "flops", "connections")
+TOTALS += ("peak_activation_bytes", "model_bytes")
+
+
+def map_figures(record: Row | Totals, function: Callable) -> Row | Totals:
+    """A row or totals with `function` applied to each figure (each size of a shape);
+    None, a figure known only once the sizes are set, stays None."""
+
+    def apply(value):
+        if isinstance(value, tuple):
+            return tuple(apply(item) for item in value)
+        return None if value is None else function(value)
+
+    names = FIGURES if isinstance(record, Row) else TOTALS
+    return dataclasses.replace(record, **{name: apply(getattr(record, name)) for name in names})
+
+
+def _settled(record: Row | Totals) -> Row | Totals:
+    """A row or totals with constants as ints and figures known only later as None."""
+    from convcalc import symbolic
+
+    def settle(value):
+        return None if symbolic.is_unknown(value) else symbolic.settle(value)
+
+    return map_figures(record, settle)
 
 
 def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) -> list[Shape]:

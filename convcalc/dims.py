@@ -1,7 +1,8 @@
 """Spatial-size arithmetic: every formula that turns an input size into an output size.
 
-All of convcalc's dimension arithmetic lives here, one formula per function, so that a
-size can later be a symbol instead of an int without touching the layer modules.
+All of convcalc's dimension arithmetic lives here, one formula per function. A size is an
+int, or a sympy expression when the spec's input sizes are symbols (`[3, H, W]`): each
+function takes either, and hands expressions to `convcalc.symbolic`, imported only then.
 """
 
 from __future__ import annotations
@@ -12,11 +13,59 @@ from dataclasses import dataclass
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
 # it bounds the per-position loops of interpolation and adaptive pooling.
 MAX_SPATIAL = 2**20
+# The most terms a formula may be built from, one per window (adaptive pooling).
+MAX_FORMULA_TERMS = 256
 
 
-def ceil_div(numerator: int, denominator: int) -> int:
+def is_known(*values) -> bool:
+    """True when every value is a plain int, not a formula in the input's symbols."""
+    return all(isinstance(value, int) for value in values)
+
+
+def _symbolic():
+    from convcalc import symbolic
+
+    return symbolic
+
+
+def floor_div(numerator, denominator: int):
+    """Floor of numerator / denominator for positive denominators."""
+    if isinstance(numerator, int):
+        return numerator // denominator
+    return _symbolic().floor_div(numerator, denominator)
+
+
+def ceil_div(numerator, denominator: int):
     """Ceiling of numerator / denominator for positive denominators."""
-    return -(-numerator // denominator)
+    if isinstance(numerator, int):
+        return -(-numerator // denominator)
+    return _symbolic().ceil_div(numerator, denominator)
+
+
+def larger(first, second):
+    """max() of two sizes, either of which may be a formula."""
+    if is_known(first, second):
+        return max(first, second)
+    return _symbolic().maximum(first, second)
+
+
+def equal(first, second):
+    """first == second: a bool for ints, a condition on the input sizes for formulas."""
+    if is_known(first, second):
+        return first == second
+    return _symbolic().equal(first, second)
+
+
+def violated(condition, field: str, kind: str = "valid") -> bool:
+    """True when a condition on sizes fails.
+
+    A comparison of ints is a bool, checked now. A comparison of formulas cannot be decided
+    before the sizes are known: it is recorded as a condition the input sizes must meet
+    (kind "valid"), or meet for no row or column to be dropped by flooring (kind "exact").
+    """
+    if isinstance(condition, bool):
+        return not condition
+    return _symbolic().record(condition, field, kind)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -25,8 +74,8 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     The TensorFlow/Keras rule: total = max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0), the odd
     one out going after. It also covers strided windows, which PyTorch's padding='same' refuses.
     """
-    total = max((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
-    return total // 2, total - total // 2
+    total = larger((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return floor_div(total, 2), total - floor_div(total, 2)
 
 
 def transposed_same_padding(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
@@ -109,14 +158,20 @@ class Window:
         """
         span = self.padded(size) - self.extent
         if not self.ceil_mode:
-            return span // self.stride + 1
+            return floor_div(span, self.stride) + 1
         out = ceil_div(span, self.stride) + 1
-        if (out - 1) * self.stride >= size + self.pad_before:
-            out -= 1
-        return out
+        starts_outside = (out - 1) * self.stride >= size + self.pad_before
+        if isinstance(starts_outside, bool):
+            return out - 1 if starts_outside else out
+        return _symbolic().choose(starts_outside, out - 1, out)
 
     def real_taps(self, size: int, out: int) -> int:
-        """Kernel taps that land on real input (not padding), summed over the output positions."""
+        """Kernel taps that land on real input (not padding), summed over the output positions.
+
+        Unknown for a formula size: the count changes with the size modulo the stride.
+        """
+        if not is_known(size, out, self.pad_before, self.pad_after):
+            return _symbolic().unknown()
         return lattice_pairs(
             out,
             self.kernel,
@@ -129,7 +184,7 @@ class Window:
     def dropped(self, size: int, out: int) -> int:
         """Real input positions after the last window: rows or columns the stride never reads."""
         last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
-        return max(0, size - 1 - last_read)
+        return larger(0, size - 1 - last_read)
 
 
 def transposed_output_size(size: int, window: Window, output_padding: int = 0) -> int:
@@ -145,6 +200,8 @@ def transposed_output_size(size: int, window: Window, output_padding: int = 0) -
 
 def transposed_real_taps(size: int, window: Window, out: int) -> int:
     """(input value, tap) pairs of a transposed window whose product lands inside the output."""
+    if not is_known(size, out):
+        return _symbolic().unknown()
     return lattice_pairs(
         size,
         window.kernel,
@@ -161,7 +218,15 @@ def adaptive_taps(size: int, out: int) -> tuple[int, int]:
     Window i is [floor(i*I/O), ceil((i+1)*I/O)). Its length is ceil(I/O), or one more when
     i*I mod O exceeds O - I mod O; residues i*I mod O reach O - gcd(I, O), so some window is
     one longer exactly when I mod O > gcd(I, O).
+
+    For a formula size the total is the sum of the O window lengths (unknown past
+    MAX_FORMULA_TERMS of them), and the widest None.
     """
+    if not is_known(size):
+        if out > MAX_FORMULA_TERMS:
+            return _symbolic().unknown(), None
+        total = sum(ceil_div((i + 1) * size, out) - floor_div(i * size, out) for i in range(out))
+        return total, None
     total = floor_sum(out, out, size, size + out - 1) - floor_sum(out, out, size, 0)
     remainder = size % out
     widest = ceil_div(size, out) + (1 if remainder > math.gcd(size, out) else 0)
@@ -175,4 +240,6 @@ def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
 
 def scaled_size(size: int, scale_factor: float) -> int:
     """floor(size * scale_factor), PyTorch's interpolate output size for a scale factor."""
+    if not isinstance(size, int):
+        return _symbolic().scaled(size, scale_factor)
     return math.floor(size * scale_factor)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from convcalc.dims import Window
+from convcalc.dims import Window, is_known
 
 Intervals = tuple[tuple[int, int], ...]
 
@@ -38,8 +38,14 @@ class Step:
     taps: tuple[int, ...] | None = None
 
     @classmethod
-    def window(cls, window: Window) -> Step:
-        """A sliding window: dilated kernel extent, integer stride and left padding."""
+    def window(cls, window: Window) -> Step | None:
+        """A sliding window: dilated kernel extent, integer stride and left padding.
+
+        None when the window depends on a formula size (a global pool over H, 'same'
+        padding at a stride): the field is then known only once the sizes are set.
+        """
+        if not is_known(window.kernel, window.stride, window.pad_before):
+            return None
         dilation = window.dilation
         taps = tuple(range(0, window.extent, dilation)) if dilation > 1 else None
         return cls(
@@ -47,8 +53,11 @@ class Step:
         )
 
     @classmethod
-    def upsampling(cls, window: Window) -> Step:
-        """The inverse of a window: transposed conv or unpooling, stride 1/s."""
+    def upsampling(cls, window: Window) -> Step | None:
+        """The inverse of a window: transposed conv or unpooling, stride 1/s (None, as for
+        `window`, when it depends on a formula size)."""
+        if not is_known(window.kernel, window.stride, window.pad_before):
+            return None
         extent, stride = window.extent, window.stride
         return cls(
             Fraction(extent - 1, stride) + 1,
@@ -103,17 +112,26 @@ def input_field(dims: int) -> tuple[DimField, ...]:
     return tuple(DimField(Fraction(1), Fraction(1), Fraction(0), ((0, 0),)) for _ in range(dims))
 
 
-def through(field: tuple[DimField, ...], steps: tuple[Step, ...]) -> tuple[DimField, ...]:
-    """Apply one layer's per-dim steps to a whole field."""
+def through(
+    field: tuple[DimField, ...] | None, steps: tuple[Step | None, ...]
+) -> tuple[DimField, ...] | None:
+    """Apply one layer's per-dim steps to a whole field.
+
+    None stands for a field that depends on formula sizes: it stays None downstream.
+    """
+    if field is None or any(step is None for step in steps):
+        return None
     return tuple(dim.through(step) for dim, step in zip(field, steps, strict=True))
 
 
-def union(fields: list[tuple[DimField, ...]]) -> tuple[DimField, ...]:
+def union(fields: list[tuple[DimField, ...] | None]) -> tuple[DimField, ...] | None:
     """The field of a layer that combines several inputs (add, concat): the union of theirs.
 
     Regions are aligned by where they start in the network input (-padding). The effective
     stride is the smallest of the inputs' (they agree whenever the inputs' grids line up).
     """
+    if any(field is None for field in fields):
+        return None
     return tuple(_union_dim(list(dims)) for dims in zip(*fields, strict=True))
 
 

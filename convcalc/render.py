@@ -23,8 +23,28 @@ FORMATS = ("table", "json", "markdown", "csv")
 BAR_WIDTH = 10
 
 
-def human(count: int | float, binary: bool = False) -> str:
-    """25557032 -> '25.6 M'; with binary, bytes in KiB, MiB, GiB."""
+UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
+
+
+def is_formula(value: object) -> bool:
+    """True for a figure that is a formula in the input's size symbols (a sympy expression)."""
+    return value is not None and not isinstance(value, (int, float, Fraction))
+
+
+def formula(value: object) -> str:
+    """A formula as text: floor((H - 1)/2) + 1 (convcalc.symbolic's printer)."""
+    from convcalc import symbolic
+
+    return symbolic.formula(value)
+
+
+def human(count: int | float | None, binary: bool = False) -> str:
+    """25557032 -> '25.6 M'; with binary, bytes in KiB, MiB, GiB. A formula stays a formula,
+    and a figure known only once the sizes are set is '?'."""
+    if count is None:
+        return UNKNOWN
+    if is_formula(count):
+        return formula(count)
     base, units = (
         (1024, ("B", "KiB", "MiB", "GiB", "TiB"))
         if binary
@@ -48,14 +68,31 @@ def human(count: int | float, binary: bool = False) -> str:
 
 
 def exact(value: Fraction | int) -> int | str:
-    """An int when whole, else the exact fraction as 'p/q' (JSON and CSV)."""
+    """An int when whole, else the exact fraction as 'p/q' (JSON and CSV); a formula as text."""
+    if is_formula(value):
+        return formula(value)
     value = Fraction(value)
     return value.numerator if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def per_dim(values: tuple) -> str:
-    """(7, 7) -> '7x7'; fractions stay exact ('3/2x3/2')."""
-    return "x".join(str(exact(value)) for value in values) or "-"
+def per_dim(values: tuple | None) -> str:
+    """(7, 7) -> '7x7'; fractions stay exact ('3/2x3/2'); None (known once the sizes are
+    set) is '?'."""
+    if values is None:
+        return UNKNOWN
+    # Formulas are set apart by spaces: 64 x floor(H/2) x W.
+    joint = " x " if any(is_formula(value) for value in values) else "x"
+    return joint.join(str(exact(value)) for value in values) or "-"
+
+
+def exact_list(values: tuple | None) -> list | None:
+    """A per-dim figure for JSON: ints, 'p/q' fractions or formula strings; None stays."""
+    return None if values is None else [exact(value) for value in values]
+
+
+def json_figure(value: object) -> object:
+    """A count for JSON: an int, a formula string, or None."""
+    return formula(value) if is_formula(value) else value
 
 
 @dataclass(frozen=True)
@@ -68,15 +105,18 @@ class Column:
     numeric: bool = False
 
 
-def _share_value(row: Row, report: Report) -> float:
-    """The layer's share of the network's MACs, 0 to 1, to six decimals (0 without MACs)."""
+def _share_value(row: Row, report: Report) -> float | None:
+    """The layer's share of the network's MACs, 0 to 1, to six decimals (0 without MACs;
+    None when they are formulas)."""
     total = report.totals.macs
+    if is_formula(total):
+        return None
     return round(row.macs / total, 6) if total else 0.0
 
 
 def _share(row: Row, report: Report) -> str:
     total = report.totals.macs
-    if not total:
+    if not total or is_formula(total):
         return ""
     share = row.macs / total
     return f"{'█' * round(share * BAR_WIDTH):<{BAR_WIDTH}} {share:6.1%}"
@@ -140,24 +180,35 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     return keys
 
 
+def count_text(value: object) -> str:
+    """A total: '25.6 M (25,557,032)', a formula, or '? (set the sizes)'."""
+    if value is None:
+        return f"{UNKNOWN} (set the sizes)"
+    if is_formula(value):
+        return formula(value)
+    return f"{human(value)} ({value:,})"
+
+
 def totals_lines(report: Report) -> list[tuple[str, str]]:
     """(label, human value) pairs of the totals."""
     totals = report.totals
+    peak = totals.peak_activation_bytes
     return [
-        ("params", f"{human(totals.params)} ({totals.params:,})"),
-        ("buffers", f"{totals.buffers:,}"),
-        ("MACs", f"{human(totals.macs)} ({totals.macs:,})"),
-        ("FLOPs", f"{human(totals.flops)} ({totals.flops:,})"),
-        ("connections", f"{human(totals.connections)} ({totals.connections:,})"),
-        ("peak activation memory", human(totals.peak_activation_bytes, True)),
+        ("params", count_text(totals.params)),
+        ("buffers", count_text(totals.buffers)),
+        ("MACs", count_text(totals.macs)),
+        ("FLOPs", count_text(totals.flops)),
+        ("connections", count_text(totals.connections)),
+        ("peak activation memory", count_text(peak) if peak is None else human(peak, True)),
         ("model size", human(totals.model_bytes, True)),
     ]
 
 
 def title(report: Report) -> str:
-    """'ResNet-50: input 3x224x224, batch 1, float32'."""
+    """'ResNet-50: input 3x224x224, batch 1, float32', and the sizes set or assumed."""
     shape = "x".join(map(str, report.input))
-    return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}"
+    extra = "".join(f", {fact}" for fact in report.facts)
+    return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
 
 
 def to_dict(report: Report) -> dict:
@@ -172,27 +223,30 @@ def to_dict(report: Report) -> dict:
                 "name": row.name,
                 "type": row.type,
                 "inputs": list(row.inputs),
-                "output_shape": list(row.output_shape),
-                "params": row.params,
-                "buffers": row.buffers,
-                "macs": row.macs,
-                "flops": row.flops,
-                "connections": row.connections,
-                "output_bytes": row.output_bytes,
-                "receptive_field": [exact(v) for v in row.receptive_field],
-                "effective_stride": [exact(v) for v in row.effective_stride],
-                "effective_padding": [exact(v) for v in row.effective_padding],
+                "output_shape": [json_figure(size) for size in row.output_shape],
+                "params": json_figure(row.params),
+                "buffers": json_figure(row.buffers),
+                "macs": json_figure(row.macs),
+                "flops": json_figure(row.flops),
+                "connections": json_figure(row.connections),
+                "output_bytes": json_figure(row.output_bytes),
+                "receptive_field": exact_list(row.receptive_field),
+                "effective_stride": exact_list(row.effective_stride),
+                "effective_padding": exact_list(row.effective_padding),
                 "notes": list(row.notes),
+                **_formulas_of(report, row),
                 **(
                     {
                         "parts": [
                             {
                                 "name": part.name,
-                                "output_shape": list(part.output.as_tuple()),
-                                "params": part.cost.params,
-                                "macs": part.cost.macs,
-                                "flops": part.cost.flops,
-                                "connections": part.cost.connections,
+                                "output_shape": [
+                                    json_figure(size) for size in part.output.as_tuple()
+                                ],
+                                "params": json_figure(part.cost.params),
+                                "macs": json_figure(part.cost.macs),
+                                "flops": json_figure(part.cost.flops),
+                                "connections": json_figure(part.cost.connections),
                             }
                             for part in row.parts
                         ]
@@ -203,17 +257,51 @@ def to_dict(report: Report) -> dict:
             }
             for row in report.layers
         ],
-        "totals": {
-            "params": report.totals.params,
-            "trainable_params": report.totals.trainable_params,
-            "buffers": report.totals.buffers,
-            "macs": report.totals.macs,
-            "flops": report.totals.flops,
-            "connections": report.totals.connections,
-            "peak_activation_bytes": report.totals.peak_activation_bytes,
-            "model_bytes": report.totals.model_bytes,
-        },
+        "totals": _totals_dict(report.totals),
+        **_symbolic_dict(report),
     }
+
+
+def _totals_dict(totals) -> dict:
+    return {
+        "params": json_figure(totals.params),
+        "trainable_params": json_figure(totals.trainable_params),
+        "buffers": json_figure(totals.buffers),
+        "macs": json_figure(totals.macs),
+        "flops": json_figure(totals.flops),
+        "connections": json_figure(totals.connections),
+        "peak_activation_bytes": json_figure(totals.peak_activation_bytes),
+        "model_bytes": json_figure(totals.model_bytes),
+    }
+
+
+FORMULA_FIGURES = ("params", "macs", "flops", "output_bytes")
+
+
+def _formulas_of(report: Report, row: Row) -> dict:
+    """The row's figures as formulas, when the report has sizes set in a symbolic spec."""
+    if report.formulas is None:
+        return {}
+    source = report.formulas.layers[row.index - 1]
+    return {
+        "formula": {
+            "output_shape": [str(json_figure(size)) for size in source.output_shape],
+            **{name: str(json_figure(getattr(source, name))) for name in FORMULA_FIGURES},
+        }
+    }
+
+
+def _symbolic_dict(report: Report) -> dict:
+    """The symbols, sizes set and assumptions of a report from a symbolic spec."""
+    if not report.symbols and report.formulas is None:
+        return {}
+    symbolic = report.formulas or report
+    data: dict = {"symbols": list(symbolic.symbols), "assumptions": list(symbolic.assumptions)}
+    if report.formulas is not None:
+        data["sizes"] = dict(report.sizes_set)
+        totals = _totals_dict(report.formulas.totals)
+        data["formula_totals"] = {name: str(value) for name, value in totals.items()}
+    return data
 
 
 def render_json(reports: list[Report]) -> str:

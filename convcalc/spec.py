@@ -6,6 +6,7 @@ arguments are evaluated by the whitelisting parser in `expr`, and sizes are boun
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -33,10 +34,35 @@ MAX_NODES = 1_000_000  # values in a parsed spec, YAML aliases expanded
 # Bytes per value of each dtype, for the memory figures.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "blocks", "layers", "budget")
+TOP_LEVEL_KEYS = ("name", "input", "constraints", "batch", "dtype", "blocks", "layers", "budget")
 INPUT = "input"  # the network input, as named in `inputs`
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
+# A symbolic input size: `input: [3, H, W]`. A null size gets the name of its axis.
+SYMBOL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+CONSTRAINT_KEYS = ("multiple_of", "min", "max")
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """What a spec states about one symbolic input size (its `constraints:` entry)."""
+
+    multiple_of: int = 1
+    min: int = 1
+    max: int = MAX_SPATIAL
+
+    def admits(self, size: int) -> bool:
+        """True when `size` meets the rule."""
+        return size % self.multiple_of == 0 and self.min <= size <= self.max
+
+    def __str__(self) -> str:
+        parts = [f"a multiple of {self.multiple_of}"] if self.multiple_of > 1 else []
+        if self.min > 1:
+            parts.append(f"at least {self.min}")
+        if self.max < MAX_SPATIAL:
+            parts.append(f"at most {self.max}")
+        return " and ".join(parts) or "any size"
 
 
 @dataclass
@@ -51,6 +77,12 @@ class Network:
     lines: dict[str, int] = field(default_factory=dict)  # layer name -> line in the spec
     file: str | None = None
     budget: Budget | None = None  # the `budget:` section; `convcalc check` evaluates it
+    constraints: dict[str, SizeRule] = field(default_factory=dict)  # by symbol name
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The input's symbolic sizes, in order (() for a concrete input)."""
+        return tuple(dict.fromkeys(s for s in self.input.spatial if isinstance(s, str)))
 
     @property
     def dtype_bytes(self) -> int:
@@ -120,6 +152,7 @@ def build(document: Any, default_name: str = "network") -> Network:
         batch=_positive(document.get("batch", 1), "batch"),
         dtype=_dtype(document.get("dtype", "float32")),
     )
+    network.constraints = parse_constraints(document.get("constraints"), network.symbols)
     if document.get("budget") is not None:
         from convcalc.budget import parse_budget  # only specs with a budget pay its import
 
@@ -140,11 +173,84 @@ def build(document: Any, default_name: str = "network") -> Network:
 
 
 def parse_input(value: Any) -> Shape:
-    """`[channels, *spatial]` with 0 to 3 spatial dims."""
+    """`[channels, *spatial]` with 0 to 3 spatial dims; a spatial size may be a symbol
+    name (`H`) or null (a symbol named after its axis)."""
     if not isinstance(value, list) or not 1 <= len(value) <= 4:
         raise ConvCalcError("[channels, *spatial] with up to 3 spatial dims", field="input")
+    if isinstance(value[0], str) or value[0] is None:
+        raise ConvCalcError(
+            f"channels must be a whole number, got {value[0]!r}; only spatial sizes may be symbols",
+            field="input",
+        )
     channels = _positive(value[0], "input")
-    return Shape(channels, tuple(_positive(size, "input", MAX_SPATIAL) for size in value[1:]))
+    sizes = value[1:]
+    named = {size for size in sizes if isinstance(size, str)}
+    spatial: list[int | str] = []
+    for axis, size in enumerate(sizes):
+        if size is None:
+            name = AXIS_NAMES[len(sizes)][axis]
+            spatial.append(name if name not in named else f"S{axis + 1}")
+            named.add(spatial[-1])
+        elif isinstance(size, str):
+            if not SYMBOL.match(size):
+                raise ConvCalcError(
+                    f"size {size!r} is neither a whole number nor a symbol name (a letter, then"
+                    " letters, digits or _; at most 32)",
+                    field="input",
+                )
+            spatial.append(size)
+        else:
+            spatial.append(_positive(size, "input", MAX_SPATIAL))
+    return Shape(channels, tuple(spatial))
+
+
+def set_sizes(network: Network, sizes: dict[str, int], field_name: str = "--set") -> Network:
+    """The network with some of its input's symbols given sizes (`--set H=224`)."""
+    symbols = network.symbols
+    for name, size in sizes.items():
+        where = f"{field_name} {name}"
+        if name not in symbols:
+            known = ", ".join(symbols) or "none: its input sizes are numbers"
+            raise ConvCalcError(f"not a symbol of the input (symbols: {known})", field=where)
+        _positive(size, where, MAX_SPATIAL)
+        rule = network.constraints.get(name)
+        if rule is not None and not rule.admits(size):
+            raise ConvCalcError(
+                f"{size} breaks the spec's constraint: {name} must be {rule}", field=where
+            )
+    spatial = tuple(sizes.get(size, size) for size in network.input.spatial)
+    return dataclasses.replace(network, input=Shape(network.input.channels, spatial))
+
+
+def parse_constraints(value: Any, symbols: tuple[str, ...]) -> dict[str, SizeRule]:
+    """The `constraints:` section: {symbol: {multiple_of, min, max}}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConvCalcError(
+            "a mapping of input size symbol to {multiple_of, min, max}", field="constraints"
+        )
+    rules = {}
+    for name, entry in value.items():
+        where = f"constraints.{name}"
+        if name not in symbols:
+            known = ", ".join(symbols) or "none: the input has no symbolic sizes"
+            raise ConvCalcError(f"not a symbol of the input (symbols: {known})", field=where)
+        if not isinstance(entry, dict):
+            raise ConvCalcError("a mapping with multiple_of, min or max", field=where)
+        for key in entry:
+            if key not in CONSTRAINT_KEYS:
+                raise ConvCalcError(
+                    f"unknown key {key!r} (known: {', '.join(CONSTRAINT_KEYS)})",
+                    field=f"{where}.{key}",
+                )
+        rule = SizeRule(
+            **{key: _positive(entry[key], f"{where}.{key}", MAX_SPATIAL) for key in entry}
+        )
+        if rule.min > rule.max:
+            raise ConvCalcError(f"min {rule.min} exceeds max {rule.max}", field=where)
+        rules[name] = rule
+    return rules
 
 
 def validate_layer(raw: dict, index: int, line: int | None = None) -> Layer:

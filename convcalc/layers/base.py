@@ -258,8 +258,10 @@ def make_windows(
         for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
     )
     for axis, (window, size) in enumerate(zip(windows, shape.spatial, strict=True)):
-        # With ceil_mode the last window may run past the input (PyTorch pooling).
-        if window.extent > window.padded(size) and not ceil_mode:
+        # With ceil_mode the last window may run past the input (PyTorch pooling). For a
+        # formula size the output's `sized` check states the same condition.
+        known = dimension.is_known(size, window.pad_before, window.pad_after)
+        if known and window.extent > window.padded(size) and not ceil_mode:
             dilated = f" (dilated {window.extent})" if window.dilation > 1 else ""
             raise ConvCalcError(
                 f"kernel {window.kernel}{dilated} exceeds padded input {window.padded(size)}"
@@ -290,8 +292,15 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
     for axis, (window, size, out_size) in enumerate(
         zip(windows, shape.spatial, out.spatial, strict=True)
     ):
+        if window.extent < window.stride:
+            continue
         dropped = window.dropped(size, out_size)
-        if dropped and window.extent >= window.stride:
+        if not dimension.is_known(dropped):
+            # A formula size: whether rows are dropped depends on it, a condition for
+            # `convcalc sizes --exact`.
+            dimension.violated(dropped <= 0, "stride", kind="exact")
+            continue
+        if dropped:
             found.append(
                 (
                     axis,
@@ -310,13 +319,24 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
 def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
     """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
     out = Shape(channels, tuple(sizes))
-    if min(sizes) < 1:
+    if any(dimension.violated(size >= 1, field_name) for size in sizes):
         raise ConvCalcError(f"output {out} below size 1 for input {source}", field=field_name)
-    if max(sizes) > dimension.MAX_SPATIAL:
+    if any(dimension.violated(size <= dimension.MAX_SPATIAL, field_name) for size in sizes):
         raise ConvCalcError(
             f"output {out} exceeds {dimension.MAX_SPATIAL} in a spatial dim", field=field_name
         )
     return out
+
+
+def mismatched(first: tuple, second: tuple, field_name: str) -> bool:
+    """True when two tuples of sizes differ; formulas that differ must be equal for the
+    network to run, a condition on the input sizes."""
+    if len(first) != len(second):
+        return True
+    return any(
+        dimension.violated(dimension.equal(a, b), field_name)
+        for a, b in zip(first, second, strict=True)
+    )
 
 
 def windowed_output(shape: Shape, channels: int, windows: tuple[dimension.Window, ...]) -> Shape:

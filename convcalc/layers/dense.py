@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from convcalc.dims import Window
+from convcalc.dims import Window, equal, is_known, violated
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
@@ -43,6 +43,9 @@ class Dense(Layer):
 
     type: Literal["dense"] = "dense"
     out_features: PositiveInt
+    # The input features it expects: optional, checked when given. With symbolic input
+    # sizes it fixes the size a flatten before it must deliver (Keras needs it known too).
+    in_features: PositiveInt | None = None
     bias: bool = True
     activation: Function | None = None
 
@@ -53,8 +56,21 @@ class Dense(Layer):
                 f"dense needs a flat input, got {shape}: add a flatten layer before it",
                 field="type",
             )
+        features = shape.channels
+        notes: tuple[str, ...] = ()
+        if self.in_features is not None:
+            if violated(equal(features, self.in_features), "in_features"):
+                raise ConvCalcError(
+                    f"input has {features} features, not {self.in_features}", field="in_features"
+                )
+            features = self.in_features
+        elif not is_known(features):
+            notes = (
+                f"its weights grow with the input size ({features} inputs):"
+                " state in_features to fix the size",
+            )
         out = Shape(self.out_features)
-        macs = shape.channels * self.out_features
+        macs = features * self.out_features
         bias_terms = self.out_features if self.bias else 0
         cost = Cost(
             params=macs + bias_terms,
@@ -62,7 +78,7 @@ class Dense(Layer):
             flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
             connections=macs + bias_terms,
         )
-        return Result(out, cost)
+        return Result(out, cost, notes=notes)
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's [out, in] and [out]."""

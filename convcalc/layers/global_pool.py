@@ -73,6 +73,9 @@ class _AdaptivePool(Layer):
         for size, out_size in zip(shape.spatial, sizes, strict=True):
             total, widest = dimension.adaptive_taps(size, out_size)
             taps_read *= total
+            if widest is None:  # a formula size: the field is known once it is set
+                steps.append(None)
+                continue
             steps.append(Step(Fraction(widest), Fraction(size, out_size), Fraction(0)))
         connections = shape.channels * taps_read
         # Max: one comparison per tap after the first; mean: k-1 adds and a division.

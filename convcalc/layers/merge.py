@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape
+from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, mismatched
 
 
 def _listing(inputs: Inputs) -> str:
@@ -24,7 +24,7 @@ class Add(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         first = inputs.shapes[0]
-        if any(shape != first for shape in inputs.shapes):
+        if any(mismatched(shape.as_tuple(), first.as_tuple(), "inputs") for shape in inputs.shapes):
             raise ConvCalcError(f"shapes differ: {_listing(inputs)}", field="inputs")
         # n-1 additions per value; each value joins its n operands.
         operands = len(inputs.shapes)
@@ -61,7 +61,7 @@ class Concat(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         first = inputs.shapes[0]
-        if any(shape.spatial != first.spatial for shape in inputs.shapes):
+        if any(mismatched(shape.spatial, first.spatial, "inputs") for shape in inputs.shapes):
             raise ConvCalcError(f"spatial sizes differ: {_listing(inputs)}", field="inputs")
         return Result(Shape(sum(shape.channels for shape in inputs.shapes), first.spatial))
 

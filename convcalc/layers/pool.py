@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from convcalc.dims import Window
+from convcalc.dims import Window, is_known
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
     Cost,
@@ -46,7 +46,9 @@ class _Pool(Layer):
         )
         for window in windows:
             # PyTorch: "pad should be at most half of kernel size" (the undilated kernel).
-            if max(window.pad_before, window.pad_after) * 2 > window.kernel:
+            # 'same' padding, the only kind that can be a formula, always meets it.
+            known = is_known(window.pad_before, window.pad_after)
+            if known and max(window.pad_before, window.pad_after) * 2 > window.kernel:
                 raise ConvCalcError(
                     f"padding {max(window.pad_before, window.pad_after)} exceeds half the"
                     f" kernel {window.kernel}",

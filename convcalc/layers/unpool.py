@@ -45,7 +45,9 @@ class MaxUnpool(Layer):
         notes: tuple[str, ...] = ()
         if self.output_size is None:
             sizes = default
-            if sizes != pool_input.spatial:
+            # With formula sizes the two may differ for some sizes only; not a note then.
+            known = dimension.is_known(*sizes, *pool_input.spatial)
+            if known and sizes != pool_input.spatial:
                 notes = (
                     f"output {'x'.join(map(str, sizes))} differs from the input"
                     f" {'x'.join(map(str, pool_input.spatial))} of max_pool {self.of!r};"
@@ -55,7 +57,9 @@ class MaxUnpool(Layer):
             sizes = per_dim(self.output_size, len(shape.spatial), "output_size")
             for size, low, window in zip(sizes, default, windows, strict=True):
                 # PyTorch accepts sizes strictly within one stride of the default.
-                if not low - window.stride < size < low + window.stride:
+                if dimension.violated(
+                    low - window.stride < size, "output_size"
+                ) or dimension.violated(size < low + window.stride, "output_size"):
                     raise ConvCalcError(
                         f"output_size {sizes} must be within one stride of {default}",
                         field="output_size",

@@ -101,15 +101,41 @@ class Upsample(Layer):
         if self.size is not None:
             sizes = per_dim(self.size, dims, "size")
             out = sized(shape.channels, sizes, shape, "size")
+            if not dimension.is_known(*shape.spatial):
+                return self._formula_result(shape, out)
             ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
         else:
             factors = self._factors(shape)
             sizes = tuple(map(dimension.scaled_size, shape.spatial, factors))
             out = sized(shape.channels, sizes, shape, "scale_factor")
+            if not dimension.is_known(*shape.spatial):
+                return self._formula_result(shape, out)
             # PyTorch maps output to input with the float 1.0 / scale_factor; kept exactly.
             ratios = [Fraction(1.0 / factor) for factor in factors]
         ratios = self._source_steps(shape, out, ratios)
         return Result(out, self._cost(shape, out, ratios), self._steps(ratios))
+
+    def _formula_result(self, shape: Shape, out: Shape) -> Result:
+        """The result for formula sizes: FLOPs when the dims blended are certain, the field
+        when it does not depend on the size, connections once the sizes are set."""
+        from convcalc import symbolic
+
+        flops = 0
+        if self.mode != "nearest":
+            blended = 0
+            factors = self._factors(shape)
+            for size, out_size, factor in zip(shape.spatial, out.spatial, factors, strict=True):
+                blended += self._blends(size, out_size, factor, len(shape.spatial))
+            flops = self._flops_per_value(blended) * out.numel
+        steps = None
+        if self.size is None and not self.align_corners:
+            factors = self._factors(shape)
+            ratios = [Fraction(1.0 / factor) for factor in factors]
+            if not copies_kept_size(self.mode, len(shape.spatial)) or all(f != 1 for f in factors):
+                steps = self._steps(ratios)
+        if steps is None:
+            steps = (None,) * len(shape.spatial)
+        return Result(out, Cost(flops=flops, connections=symbolic.unknown()), steps)
 
     def _source_steps(
         self, shape: Shape, out: Shape, ratios: list[Fraction]
@@ -196,10 +222,34 @@ class Upsample(Layer):
                 continue
             blended += 1
             taps_read *= source_taps(size, out_size, float(ratio), cubic, self.align_corners)
-        # Blending: a lerp a + w*(b - a) is 3 FLOPs and an N-d linear blend takes 2^N - 1;
-        # a 4-tap cubic is 7 FLOPs and an N-d cubic blend takes (4^N - 1) / 3 of them.
-        per_value = 7 * (4**blended - 1) // 3 if cubic else 3 * (2**blended - 1)
-        return Cost(flops=per_value * out.numel, connections=shape.channels * taps_read)
+        return Cost(
+            flops=self._flops_per_value(blended) * out.numel,
+            connections=shape.channels * taps_read,
+        )
+
+    def _blends(self, size, out_size, factor: float | None, rank: int):
+        """1 when a dim of formula size is interpolated, 0 when PyTorch copies it (its size
+        is kept), or a formula that is one or the other depending on the size."""
+        if not copies_kept_size(self.mode, rank):
+            return 1
+        if factor is not None and (factor >= 2 or factor <= 0.5):
+            return 1  # floor(n*f) >= 2n or <= n/2: never n for n >= 1
+        kept = dimension.equal(out_size, size)
+        if isinstance(kept, bool):
+            return 0 if kept else 1
+        from convcalc import symbolic
+
+        return symbolic.choose(kept, 0, 1)
+
+    def _flops_per_value(self, blended: int) -> int:
+        """FLOPs per output value when `blended` dims are interpolated.
+
+        A lerp a + w*(b - a) is 3 FLOPs and an N-d linear blend takes 2^N - 1; a 4-tap cubic
+        is 7 FLOPs and an N-d cubic blend takes (4^N - 1) / 3 of them.
+        """
+        if self.mode == "bicubic":
+            return 7 * (4**blended - 1) // 3
+        return 3 * (2**blended - 1)
 
     def _steps(self, ratios: list[Fraction | None]) -> tuple[Step, ...]:
         kernel = {"nearest": 1, "bicubic": 4}.get(self.mode, 2)

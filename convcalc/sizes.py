@@ -1,0 +1,207 @@
+"""Which input sizes a symbolic network accepts, and the rule they follow.
+
+The analysis of a spec with symbolic sizes (`input: [3, H, W]`) records every condition its
+layers rely on: sizes at least 1, add/concat inputs equal, a dense layer's in_features met
+("valid"), and, for `--exact`, no rows or columns dropped by a stride ("exact"). Here they
+are evaluated exactly at each candidate size.
+
+Every size in them is built from floor/ceiling divisions by strides, so whether a condition
+holds repeats with a period dividing the lcm of those divisors once the sizes are large
+enough for every layer. The rule is read off a scan of two such periods past the scanned
+range: the least size, the residues modulo the period, and the largest size if the valid
+sizes stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from convcalc import symbolic
+from convcalc.analysis import Report, map_figures
+from convcalc.dims import MAX_SPATIAL
+from convcalc.errors import ConvCalcError
+from convcalc.spec import SizeRule
+
+
+@dataclass(frozen=True)
+class SizeScan:
+    """The sizes of one symbol that satisfy every condition, within a range, and the rule."""
+
+    dim: str
+    low: int
+    high: int
+    exact: bool
+    sizes: list[int]
+    period: int  # the valid sizes repeat with this period from `least` on
+    residues: tuple[int, ...]  # the valid sizes modulo the period
+    least: int | None  # the smallest valid size (None: none at all)
+    most: int | None  # the largest, when the valid sizes stop
+    rule: str | None  # None when the valid sizes follow no rule of this form
+    # Where each excluded size in the range first fails: size -> (layer, condition text).
+    reasons: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        """{"dim", "sizes", "rule"} and the range and mode scanned."""
+        return {
+            "dim": self.dim,
+            "range": [self.low, self.high],
+            "exact": self.exact,
+            "sizes": self.sizes,
+            "rule": self.rule,
+        }
+
+
+def conditions_on(report: Report, name: str, exact: bool) -> list[tuple[str, object]]:
+    """(layer name, relation) of every distinct condition involving symbol `name`."""
+    found: dict[object, str] = {}
+    for row, condition in report.conditions:
+        if condition.kind == "exact" and not exact:
+            continue
+        if name in condition.symbols:
+            found.setdefault(condition.relation, row.name)
+    return [(layer, relation) for relation, layer in found.items()]
+
+
+def period_of(relations: list[object], name: str) -> int:
+    """The lcm of the denominators of the rationals in the relations: their floors and
+    ceilings of name repeat with it."""
+    period = 1
+    for relation in relations:
+        for number in relation.atoms(symbolic.sympy.Rational):
+            period = math.lcm(period, int(number.q))
+    return period
+
+
+def scan(
+    report: Report,
+    name: str,
+    low: int,
+    high: int,
+    exact: bool = False,
+    stated: SizeRule | None = None,
+    values: dict[str, int] | None = None,
+) -> SizeScan:
+    """The sizes in [low, high] for symbol `name` that satisfy every condition."""
+    values = dict(values or {})
+    if name not in report.symbols:
+        known = ", ".join(report.symbols)
+        raise ConvCalcError(
+            f"{name!r} is not a symbol of the input (symbols: {known})", field="--dim"
+        )
+    conditions = conditions_on(report, name, exact)
+    for layer, relation in conditions:
+        unset = sorted(
+            symbol.name for symbol in relation.free_symbols if symbol.name not in (name, *values)
+        )
+        if unset:
+            raise ConvCalcError(
+                f"layer {layer} ties {name} to {', '.join(unset)}"
+                f" ({symbolic.formula(relation)}): give --set {unset[0]}=N to scan {name}",
+                field="--dim",
+            )
+    stated = stated or SizeRule()
+    period = math.lcm(period_of([relation for _, relation in conditions], name), stated.multiple_of)
+    bound = {symbolic.symbol(other): size for other, size in values.items()}
+    target = symbolic.symbol(name)
+
+    def failure(size: int) -> tuple[str, str] | None:
+        if not stated.admits(size):
+            return "constraints", f"{name} must be {stated}"
+        bound[target] = size
+        for layer, relation in conditions:
+            if not symbolic.evaluate(relation, bound):
+                return layer, symbolic.formula(relation)
+        return None
+
+    # The rule is read on [1, end]: the scanned range and two periods past it.
+    end = min(max(high, 64) + 2 * period, MAX_SPATIAL)
+    valid = [size for size in range(1, end + 1) if failure(size) is None]
+    sizes = [size for size in valid if low <= size <= high]
+    reasons = {}
+    for size in range(low, high + 1):
+        if size not in sizes and len(reasons) < 1000:
+            reasons[size] = failure(size)
+    least, most, residues, rule = _rule(name, valid, period, end)
+    return SizeScan(name, low, high, exact, sizes, period, residues, least, most, rule, reasons)
+
+
+def _rule(
+    name: str, valid: list[int], period: int, end: int
+) -> tuple[int | None, int | None, tuple[int, ...], str | None]:
+    """(least, most, residues, rule text) of the valid sizes among [1, end]."""
+    if not valid:
+        return None, None, (), f"no size of {name} up to {end} satisfies every layer"
+    least = valid[0]
+    # The valid sizes stop when none falls in the last period scanned.
+    most = valid[-1] if valid[-1] <= end - period else None
+    residues = tuple(sorted({size % period for size in valid}))
+    chosen = set(valid)
+    last = most if most is not None else end
+    if any((size in chosen) != (size % period in residues) for size in range(least, last + 1)):
+        return least, most, residues, None
+    parts = []
+    if residues == (0,) and period > 1:
+        parts.append(f"a multiple of {period}")
+    # The least size is worth stating when it is not the first size of its residues.
+    first = min(residue or period for residue in residues)
+    if least > first:
+        parts.append(f"at least {least}")
+    if len(residues) < period and residues != (0,):
+        parts.append(f"leave a remainder of {_residue_text(residues)} when divided by {period}")
+    if most is not None:
+        parts.append(f"at most {most}")
+    if not parts:
+        return least, most, residues, f"{name} may be any size"
+    return least, most, residues, f"{name} must be {' and '.join(parts)}"
+
+
+def _residue_text(residues: tuple[int, ...]) -> str:
+    """'3', '0 to 7' or '0, 5 or 9'."""
+    if len(residues) == 1:
+        return str(residues[0])
+    if residues == tuple(range(residues[0], residues[-1] + 1)):
+        return f"{residues[0]} to {residues[-1]}"
+    return ", ".join(map(str, residues[:-1])) + f" or {residues[-1]}"
+
+
+def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
+    """The report with each symbol that the conditions pin to one residue r modulo a period
+    P written as P*k + r: floor((H - 1)/2) + 1 becomes H/2 when H must be a multiple of 16.
+
+    Conditions tying several symbols together are left out of this.
+    """
+    replacements = {}
+    assumptions = []
+    for name in report.symbols:
+        try:
+            result = scan(report, name, 1, 1, stated=stated.get(name))
+        except ConvCalcError:  # tied to another symbol
+            continue
+        if result.rule is not None and len(result.residues) == 1 and result.period > 1:
+            target = symbolic.symbol(name)
+            period, residue = result.period, result.residues[0]
+            step = symbolic.sympy.Dummy("k", integer=True, nonnegative=True)
+            replacements[target] = (period * step + residue, {step: (target - residue) / period})
+            assumptions.append(
+                f"{name} is a multiple of {period}"
+                if residue == 0
+                else f"{name} leaves {residue} when divided by {period}"
+            )
+    if not replacements:
+        return report
+
+    def rewrite(value):
+        if not isinstance(value, symbolic.sympy.Basic):
+            return value
+        for target, (written, back) in replacements.items():
+            value = value.xreplace({target: written}).xreplace(back)
+        return symbolic.settle(symbolic.sympy.expand(value))
+
+    return dataclasses.replace(
+        report,
+        layers=[map_figures(row, rewrite) for row in report.layers],
+        totals=map_figures(report.totals, rewrite),
+        assumptions=tuple(assumptions),
+    )

@@ -1,0 +1,261 @@
+"""Sizes as formulas: the sympy side of a spec whose input sizes are symbols (`[3, H, W]`).
+
+Imported only when a spec has symbols, so the numeric path never pays sympy's import.
+Expressions are built from validated identifiers and integers with sympy's constructors;
+no user text ever reaches `sympify`, `parse_expr` or `eval`. They are evaluated at given
+sizes by `evaluate`, a walk over the expression tree in exact integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from contextvars import ContextVar
+from dataclasses import dataclass
+from fractions import Fraction
+
+try:
+    import sympy
+    from sympy.printing.str import StrPrinter
+except ImportError:  # pragma: no cover - depends on the install
+    sympy = None
+    StrPrinter = object
+
+from convcalc.errors import ConvCalcError
+
+
+def require_sympy() -> None:
+    """Refuse a symbolic spec when sympy is not installed, saying how to get it."""
+    if sympy is None:
+        raise ConvCalcError(
+            "symbolic sizes need sympy: pip install 'convcalc[symbolic]'", field="input"
+        )
+
+
+def symbol(name: str):
+    """The symbol of one input size: a positive integer."""
+    require_sympy()
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+# Connections and similar counts that depend on the size modulo the strides are not given
+# as formulas: sympy's nan stands for them and absorbs any arithmetic done on it.
+def unknown():
+    """The value of a figure given only once the sizes are set."""
+    return sympy.nan
+
+
+def is_unknown(value) -> bool:
+    """True for a figure given only once the sizes are set."""
+    return value is sympy.nan or (
+        isinstance(value, sympy.Basic) and value.has(sympy.nan, sympy.zoo)
+    )
+
+
+def _rounded_inside(value, rounding):
+    """(y, m) when value = rounding(y) + m with m integer-valued, else None."""
+    if isinstance(value, rounding):
+        return value.args[0], 0
+    if isinstance(value, sympy.Add):
+        rounded = [term for term in value.args if isinstance(term, rounding)]
+        if len(rounded) == 1:
+            rest = value - rounded[0]
+            if rest.is_integer:
+                return rounded[0].args[0], rest
+    return None
+
+
+def floor_div(value, divisor: int):
+    """floor(value / divisor), folding floor((floor(y) + m) / s) into floor((y + m) / s).
+
+    The identity holds for integer m and positive integer s (Graham, Knuth and Patashnik,
+    Concrete Mathematics, eq. 3.11), and keeps stacked pools readable: floor(H/4), not
+    floor(floor(H/2)/2).
+    """
+    inside = _rounded_inside(value, sympy.floor)
+    if inside is not None:
+        return sympy.floor((inside[0] + inside[1]) / divisor)
+    return sympy.floor(sympy.Rational(1, divisor) * value)
+
+
+def ceil_div(value, divisor: int):
+    """ceiling(value / divisor), folding nested ceilings like floor_div."""
+    inside = _rounded_inside(value, sympy.ceiling)
+    if inside is not None:
+        return sympy.ceiling((inside[0] + inside[1]) / divisor)
+    return sympy.ceiling(sympy.Rational(1, divisor) * value)
+
+
+def maximum(first, second):
+    """The larger of two sizes."""
+    return sympy.Max(first, second)
+
+
+def minimum(first, second):
+    """The smaller of two sizes."""
+    return sympy.Min(first, second)
+
+
+def equal(first, second):
+    """The condition first == second (True when they are the same formula)."""
+    return sympy.Eq(first, second)
+
+
+def choose(condition, if_true, otherwise):
+    """if_true where condition holds, else otherwise."""
+    return sympy.Piecewise((if_true, condition), (otherwise, True))
+
+
+def scaled(size, factor: float):
+    """floor(size * factor) for a scale factor that is exact in binary with few digits."""
+    exact = Fraction(factor)
+    if exact.denominator > 2**20:
+        raise ConvCalcError(
+            f"scale_factor {factor} is not exact in binary; with symbolic sizes use an"
+            " integer or a fraction like 0.5, or give output sizes",
+            field="scale_factor",
+        )
+    return sympy.floor(sympy.Rational(exact.numerator, exact.denominator) * size)
+
+
+# Conditions a layer relies on, recorded while one layer is analyzed (see dims.violated).
+_recorded: ContextVar[list | None] = ContextVar("recorded_conditions", default=None)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on the input sizes, found by a layer.
+
+    kind "valid": the layer cannot run otherwise (a size below 1, inputs of unequal size);
+    kind "exact": no rows or columns are dropped by flooring.
+    """
+
+    relation: object  # a sympy relational in the symbols
+    field: str
+    kind: str = "valid"
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Names of the symbols it involves."""
+        return frozenset(symbol.name for symbol in self.relation.free_symbols)
+
+
+def record(relation, field: str, kind: str) -> bool:
+    """Keep a condition for the layer being analyzed; True when it can never hold."""
+    if relation is sympy.true:
+        return False
+    if relation is sympy.false:
+        return True
+    recorded = _recorded.get()
+    if recorded is None:  # pragma: no cover - a bug: symbolic sizes outside analyze()
+        raise RuntimeError("a symbolic condition outside an analysis")
+    recorded.append(Condition(relation, field, kind))
+    return False
+
+
+class recording:
+    """Context manager collecting the conditions found inside it into a list."""
+
+    def __enter__(self) -> list[Condition]:
+        self.found: list[Condition] = []
+        self._token = _recorded.set(self.found)
+        return self.found
+
+    def __exit__(self, *exc_info) -> None:
+        _recorded.reset(self._token)
+
+
+# Exact evaluation at integer sizes. Every node convcalc builds is listed; anything else
+# is a bug, not user input, and fails loudly.
+_RELATIONS = {
+    "Equality": lambda a, b: a == b,
+    "Unequality": lambda a, b: a != b,
+    "GreaterThan": lambda a, b: a >= b,
+    "StrictGreaterThan": lambda a, b: a > b,
+    "LessThan": lambda a, b: a <= b,
+    "StrictLessThan": lambda a, b: a < b,
+}
+
+
+def evaluate(expr, values: dict):
+    """The value of expr at the sizes `values` (symbol -> int): an int, a Fraction, a bool,
+    or None for an unknown figure."""
+    if isinstance(expr, (int, Fraction, bool)):
+        return expr
+    if expr is sympy.nan:
+        return None
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Symbol:
+        return values[expr]
+    if expr is sympy.true or expr is sympy.false:
+        return bool(expr)
+    name = type(expr).__name__
+    if name == "Piecewise":
+        for piece, condition in expr.args:
+            if evaluate(condition, values):
+                return evaluate(piece, values)
+        raise ValueError(f"no piece of {expr} holds")  # pragma: no cover
+    args = [evaluate(arg, values) for arg in expr.args]
+    if any(arg is None for arg in args):
+        return None
+    if name in _RELATIONS:
+        return _RELATIONS[name](*args)
+    if name == "Add":
+        return _settle(sum(args))
+    if name == "Mul":
+        return _settle(math.prod(args))
+    if name == "Pow":
+        return _settle(Fraction(args[0]) ** args[1])
+    if name == "floor":
+        return math.floor(args[0])
+    if name == "ceiling":
+        return math.ceil(args[0])
+    if name == "Max":
+        return max(args)
+    if name == "Min":
+        return min(args)
+    if name == "Mod":
+        return _settle(Fraction(args[0]) % args[1])
+    if name == "And":
+        return all(args)
+    if name == "Or":
+        return any(args)
+    if name == "Not":
+        return not args[0]
+    raise ValueError(f"cannot evaluate {name} in {expr}")  # pragma: no cover - a bug
+
+
+def _settle(value):
+    """An int where a Fraction is whole."""
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return value
+
+
+class _FormulaPrinter(StrPrinter):
+    """sympy's str, with the arguments of floor and ceiling over one denominator:
+    floor((H - 1)/2) rather than floor(H/2 - 1/2)."""
+
+    def _print_floor(self, expr) -> str:
+        return f"floor({self._print(sympy.together(expr.args[0]))})"
+
+    def _print_ceiling(self, expr) -> str:
+        return f"ceil({self._print(sympy.together(expr.args[0]))})"
+
+
+def formula(value) -> str:
+    """A size or count as text: digits for an int, a formula for an expression."""
+    if isinstance(value, int):
+        return str(value)
+    if is_unknown(value):
+        return "?"
+    return _FormulaPrinter().doprint(value)
+
+
+def settle(value):
+    """A plain int where an expression is a constant, else the expression."""
+    if isinstance(value, sympy.Basic) and value.is_Integer:
+        return int(value)
+    return value
