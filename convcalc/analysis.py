@@ -128,6 +128,19 @@ def analyze_path(
         raise error.add_context(file=str(path)) from None
 
 
+def require_sizes(
+    report: Report, command: str, how: str = "give --input, e.g. 3x224x224"
+) -> Report:
+    """The report, refused when its input sizes are symbols: `command` needs numbers."""
+    if report.symbols:
+        raise ConvCalcError(
+            f"the input's sizes are symbols ({', '.join(report.symbols)}): {command} needs"
+            f" numbers; {how}",
+            field="input",
+        )
+    return report
+
+
 def _simplified(report: Report, network: Network) -> Report:
     from convcalc import sizes
 

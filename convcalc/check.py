@@ -12,7 +12,7 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-from convcalc.analysis import Report, analyze, analyze_path
+from convcalc.analysis import Report, analyze, analyze_path, require_sizes
 from convcalc.budget import Budget, Outcome, evaluate, merge
 from convcalc.compare import LayerChange, layer_diff
 from convcalc.errors import ConvCalcError
@@ -94,9 +94,14 @@ def check_spec(
     network = load_path(path)
     budget = merge(network.budget, flags)
     try:
-        report = analyze(network)
+        report = require_sizes(analyze(network), "check", "give them numbers in the spec")
         # A baseline's own errors already name the baseline file.
         baseline = analyze_path(baseline_path) if baseline_path else None
+        if baseline is not None:
+            try:
+                require_sizes(baseline, "check", "give them numbers in the spec")
+            except ConvCalcError as error:
+                raise error.add_context(file=str(baseline_path)) from None
         outcomes = evaluate(budget, report, network.lines, baseline)
     except ConvCalcError as error:
         raise error.add_context(file=path) from None

@@ -82,6 +82,26 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
         raise ConvCalcError(error.message, field="--input") from None
 
 
+SIZE_SETTING = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,31})=([0-9]{1,9})")
+
+
+def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
+    """['H=224', 'W=320'] -> {'H': 224, 'W': 320}."""
+    sizes: dict[str, int] = {}
+    for text in texts or []:
+        match = SIZE_SETTING.fullmatch(text.strip())
+        if not match:
+            raise ConvCalcError(f"{text!r} is not NAME=SIZE, e.g. H=224", field="--set")
+        name, size = match[1], int(match[2])
+        if name in sizes:
+            raise ConvCalcError(f"{name} is set twice", field="--set")
+        sizes[name] = size
+    return sizes
+
+
+SET_HELP = "Give a symbolic input size a value, e.g. --set H=224 (repeatable)."
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"convcalc {__version__}")
@@ -116,6 +136,7 @@ def shapes(
     batch: Annotated[
         int | None, typer.Option(min=1, help="Override the batch size (figures are per batch).")
     ] = None,
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Print each layer's output shape, params, MACs and receptive field, and the totals."""
     from convcalc import render
@@ -125,13 +146,14 @@ def shapes(
         check_format(output_format, render.FORMATS)
         chosen = render.parse_columns(columns)
         override = parse_input_shape(input_shape)
+        sizes = parse_size_settings(settings)
     except ConvCalcError as error:
         raise fail(str(error)) from None
 
     reports, errors = [], []
     for path in specs:
         try:
-            reports.append(analyze_path(path, override, batch))
+            reports.append(analyze_path(path, override, batch, sizes))
         except ConvCalcError as error:
             errors.append(str(error))
     if errors:
@@ -148,6 +170,46 @@ def shapes(
         typer.echo(render.render_markdown(reports, chosen))
     else:
         sys.stdout.write(render.render_csv(reports, chosen))
+
+
+EXIT_NO_SIZE = 1
+
+
+@app.command("sizes")
+def sizes_command(
+    spec: Annotated[Path, typer.Argument(help="Spec file whose input has symbolic sizes.")],
+    size_range: Annotated[
+        str, typer.Option("--range", help="Sizes to list, LOW..HIGH.")
+    ] = "1..1024",
+    dim: Annotated[
+        str | None, typer.Option(help="The symbol to scan (default: each in turn).")
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Only sizes no layer drops rows or columns of.")
+    ] = False,
+    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """List the input sizes the network accepts, and the rule they follow.
+
+    Exit 0 when some size in the range works, 1 when none does, 2 for a bad spec or call.
+    """
+    from convcalc import render
+    from convcalc.sizes import parse_range, scan_path
+
+    try:
+        check_format(output_format, render.SIZES_FORMATS)
+        low, high = parse_range(size_range)
+        values = parse_size_settings(settings)
+        report, scans = scan_path(str(spec), [dim] if dim else None, low, high, exact, values)
+    except ConvCalcError as error:
+        raise fail(str(error)) from None
+    if output_format == "json":
+        typer.echo(render.render_sizes_json(scans))
+    else:
+        sys.stdout.write(render.sizes_text(report, scans))
+    if any(not result.sizes for result in scans):
+        raise typer.Exit(EXIT_NO_SIZE)
 
 
 @app.command()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convcalc import notation
-from convcalc.analysis import Report, Row, analyze, analyze_path
+from convcalc.analysis import Report, Row, analyze, analyze_path, require_sizes
 from convcalc.errors import ConvCalcError
 from convcalc.spec import build
 
@@ -205,7 +205,12 @@ def compare_stacks(texts: list[str], stacking: Stacking) -> Comparison:
 
 def compare_specs(old: str, new: str) -> Comparison:
     """Two spec files: their totals side by side and the per-layer diff."""
-    reports = [analyze_path(old), analyze_path(new)]
+    reports = []
+    for path in (old, new):
+        try:
+            reports.append(require_sizes(analyze_path(path), "compare", "give them numbers"))
+        except ConvCalcError as error:
+            raise error.add_context(file=str(path)) from None
     candidates = _candidates([old, new], reports, per_output_position=False, stacks=False)
     return Comparison(candidates, False, cheapest(candidates), layer_diff(*reports))
 

@@ -181,10 +181,14 @@ class Window:
             size - 1 + self.pad_before,
         )
 
+    def unread(self, size: int, out: int) -> int:
+        """Real input positions after the last window, negative when it reaches past them."""
+        last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
+        return size - 1 - last_read
+
     def dropped(self, size: int, out: int) -> int:
         """Real input positions after the last window: rows or columns the stride never reads."""
-        last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
-        return larger(0, size - 1 - last_read)
+        return larger(0, self.unread(size, out))
 
 
 def transposed_output_size(size: int, window: Window, output_padding: int = 0) -> int:

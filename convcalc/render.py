@@ -371,7 +371,7 @@ def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> 
         console.print(table)
         totals = Table.grid(padding=(0, 2))
         totals.add_column()
-        totals.add_column(justify="right")
+        totals.add_column(justify="left" if report.symbols else "right")
         for label, value in totals_lines(report):
             totals.add_row(label, value)
         console.print(totals)
@@ -400,7 +400,9 @@ def plain_table(report: Report, columns: tuple[str, ...]) -> str:
     totals = totals_lines(report)
     label_width = max(len(label) for label, _ in totals)
     value_width = max(len(value) for _, value in totals)
-    out.extend(f"{label:<{label_width}}  {value:>{value_width}}" for label, value in totals)
+    # Formulas read from the left; numbers line up on the right.
+    align = "<" if report.symbols else ">"
+    out.extend(f"{label:<{label_width}}  {value:{align}{value_width}}" for label, value in totals)
     out.extend(f"note: {layer}: {note}" for layer, note in report.notes)
     return "\n".join(out) + "\n\n"
 
@@ -1148,3 +1150,47 @@ def print_check(run: CheckRun) -> None:
         console.print()
     style = "bold green" if run.ok else "bold red"
     console.print(Text(f"convcalc check: {check_summary(run)}", style))
+
+
+# `convcalc sizes`: the input sizes a symbolic spec accepts.
+
+SIZES_FORMATS = ("table", "json")
+REASONS_SHOWN = 3  # excluded sizes explained in the text output
+
+
+def compact_sizes(sizes: list[int]) -> str:
+    """[16, 32, 48, 64] -> '16, 32, 48, 64'; runs as '224-255'; a long even-spaced list
+    as '32, 48, 64, ..., 1024 (every 16)'."""
+    if not sizes:
+        return "none"
+    steps = {second - first for first, second in zip(sizes, sizes[1:], strict=False)}
+    if len(sizes) > 6 and len(steps) == 1 and steps != {1}:
+        return f"{sizes[0]}, {sizes[1]}, {sizes[2]}, ..., {sizes[-1]} (every {steps.pop()})"
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and size == runs[-1][1] + 1:
+            runs[-1][1] = size
+        else:
+            runs.append([size, size])
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in runs)
+
+
+def sizes_text(report: Report, scans: list) -> str:
+    """Per symbol: the rule, the sizes in the range, and why the first excluded ones fail."""
+    out = [f"{report.name}: input {'x'.join(map(str, report.input))}"]
+    for scan in scans:
+        mode = ", none dropping rows or columns (--exact)" if scan.exact else ""
+        out.append(f"{scan.dim}{mode}:")
+        out.append(f"  rule: {scan.rule or 'no rule of the form multiple / remainder / bounds'}")
+        out.append(
+            f"  sizes in {scan.low}..{scan.high} ({len(scan.sizes)}): {compact_sizes(scan.sizes)}"
+        )
+        for size, (layer, condition) in list(scan.reasons.items())[:REASONS_SHOWN]:
+            out.append(f"  {scan.dim}={size} fails at {layer}: {condition}")
+    return "\n".join(out) + "\n"
+
+
+def render_sizes_json(scans: list) -> str:
+    """{"dim", "sizes", "rule", ...} for one symbol; a list of them for several."""
+    data = [scan.as_json() for scan in scans]
+    return json.dumps(data[0] if len(data) == 1 else data, indent=2)

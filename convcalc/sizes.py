@@ -19,10 +19,10 @@ import math
 from dataclasses import dataclass, field
 
 from convcalc import symbolic
-from convcalc.analysis import Report, map_figures
+from convcalc.analysis import Report, analyze, map_figures
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
-from convcalc.spec import SizeRule
+from convcalc.spec import SizeRule, load_path, set_sizes
 
 
 @dataclass(frozen=True)
@@ -205,3 +205,47 @@ def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
         totals=map_figures(report.totals, rewrite),
         assumptions=tuple(assumptions),
     )
+
+
+MAX_SCAN = 2**16  # sizes one scan may evaluate
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """'32..1024' -> (32, 1024)."""
+    low, dots, high = text.partition("..")
+    if not (dots and low.isdigit() and high.isdigit() and len(low) <= 9 and len(high) <= 9):
+        raise ConvCalcError(f"{text!r} is not LOW..HIGH, e.g. 32..1024", field="--range")
+    low_size, high_size = int(low), int(high)
+    if not 1 <= low_size <= high_size <= MAX_SPATIAL:
+        raise ConvCalcError(f"{text!r}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field="--range")
+    if high_size - low_size >= MAX_SCAN:
+        raise ConvCalcError(f"{text!r} spans more than {MAX_SCAN} sizes", field="--range")
+    return low_size, high_size
+
+
+def scan_path(
+    path: str,
+    dims: list[str] | None,
+    low: int,
+    high: int,
+    exact: bool = False,
+    values: dict[str, int] | None = None,
+) -> tuple[Report, list[SizeScan]]:
+    """The spec at `path`'s report and one scan per symbol in `dims` (default: each)."""
+    network = load_path(path)
+    values = values or {}
+    try:
+        report = analyze(set_sizes(network, values) if values else network)
+        if not report.symbols:
+            raise ConvCalcError(
+                "its sizes are all numbers: write the sizes to scan as symbols,"
+                " e.g. input: [3, H, W]",
+                field="input",
+            )
+        scans = [
+            scan(report, name, low, high, exact, network.constraints.get(name), values)
+            for name in (dims or report.symbols)
+        ]
+    except ConvCalcError as error:
+        raise error.add_context(file=str(path)) from None
+    return report, scans

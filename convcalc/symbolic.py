@@ -244,6 +244,12 @@ class _FormulaPrinter(StrPrinter):
     def _print_ceiling(self, expr) -> str:
         return f"ceil({self._print(sympy.together(expr.args[0]))})"
 
+    def _print_Equality(self, expr) -> str:
+        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
+
+    def _print_Unequality(self, expr) -> str:
+        return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
+
 
 def formula(value) -> str:
     """A size or count as text: digits for an int, a formula for an expression."""

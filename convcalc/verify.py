@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from convcalc import numeric
-from convcalc.analysis import Report, Row, analyze, last_use, peak_live
+from convcalc.analysis import Report, Row, analyze, last_use, peak_live, require_sizes
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path
@@ -113,7 +113,7 @@ def verify(
 ) -> Verification:
     """Run the reference on `network` and compare each layer's figures with the analysis."""
     started = time.perf_counter()
-    report = analyze(network, input_shape, batch)
+    report = require_sizes(analyze(network, input_shape, batch), "verify")
     plan = _plan_memory(report, max_memory, keep_arrays)
     steps = len(report.layers) * (1 + sum(plan.chunk_counts))
     tick = _progress_counter(progress, steps)

@@ -294,12 +294,12 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
     ):
         if window.extent < window.stride:
             continue
-        dropped = window.dropped(size, out_size)
-        if not dimension.is_known(dropped):
+        if not dimension.is_known(size, out_size, window.pad_before):
             # A formula size: whether rows are dropped depends on it, a condition for
             # `convcalc sizes --exact`.
-            dimension.violated(dropped <= 0, "stride", kind="exact")
+            dimension.violated(window.unread(size, out_size) <= 0, "stride", kind="exact")
             continue
+        dropped = window.dropped(size, out_size)
         if dropped:
             found.append(
                 (
