@@ -180,13 +180,14 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     return keys
 
 
-def count_text(value: object) -> str:
-    """A total: '25.6 M (25,557,032)', a formula, or '? (set the sizes)'."""
+def count_text(value: object, units: bool = True) -> str:
+    """A total: '25.6 M (25,557,032)' (or '25,557,032' without units), a formula, or
+    '? (set the sizes)'."""
     if value is None:
         return f"{UNKNOWN} (set the sizes)"
     if is_formula(value):
         return formula(value)
-    return f"{human(value)} ({value:,})"
+    return f"{human(value)} ({value:,})" if units else f"{value:,}"
 
 
 def totals_lines(report: Report) -> list[tuple[str, str]]:
@@ -195,7 +196,7 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
     peak = totals.peak_activation_bytes
     return [
         ("params", count_text(totals.params)),
-        ("buffers", count_text(totals.buffers)),
+        ("buffers", count_text(totals.buffers, units=False)),
         ("MACs", count_text(totals.macs)),
         ("FLOPs", count_text(totals.flops)),
         ("connections", count_text(totals.connections)),
@@ -317,8 +318,16 @@ def render_csv(reports: list[Report], columns: tuple[str, ...]) -> str:
     writer.writerow(["network", *(COLUMNS[key].header for key in columns)])
     for report in reports:
         for row in report.layers:
-            writer.writerow([report.name, *(COLUMNS[key].value(row, report) for key in columns)])
+            values = (COLUMNS[key].value(row, report) for key in columns)
+            writer.writerow([report.name, *(_csv_cell(value) for value in values)])
     return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    """A formula as convcalc prints it; a figure known only once sizes are set, empty."""
+    if value is None:
+        return ""
+    return formula(value) if is_formula(value) else value
 
 
 def render_markdown(reports: list[Report], columns: tuple[str, ...]) -> str:
@@ -402,7 +411,9 @@ def plain_table(report: Report, columns: tuple[str, ...]) -> str:
     value_width = max(len(value) for _, value in totals)
     # Formulas read from the left; numbers line up on the right.
     align = "<" if report.symbols else ">"
-    out.extend(f"{label:<{label_width}}  {value:{align}{value_width}}" for label, value in totals)
+    out.extend(
+        f"{label:<{label_width}}  {value:{align}{value_width}}".rstrip() for label, value in totals
+    )
     out.extend(f"note: {layer}: {note}" for layer, note in report.notes)
     return "\n".join(out) + "\n\n"
 
@@ -1185,7 +1196,11 @@ def sizes_text(report: Report, scans: list) -> str:
         out.append(
             f"  sizes in {scan.low}..{scan.high} ({len(scan.sizes)}): {compact_sizes(scan.sizes)}"
         )
-        for size, (layer, condition) in list(scan.reasons.items())[:REASONS_SHOWN]:
+        # The failures just past the least valid size say most (a skip that does not line
+        # up); below it, every size fails for being too small.
+        least = scan.least or 0
+        shown = sorted(scan.reasons.items(), key=lambda item: (item[0] < least, item[0]))
+        for size, (layer, condition) in shown[:REASONS_SHOWN]:
             out.append(f"  {scan.dim}={size} fails at {layer}: {condition}")
     return "\n".join(out) + "\n"
 
