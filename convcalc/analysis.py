@@ -152,7 +152,7 @@ def analyze(
 ) -> Report:
     """Propagate shapes through the network and tally every figure, layer by layer."""
     source = Shape(input_shape[0], tuple(input_shape[1:])) if input_shape else network.input
-    symbols = tuple(size for size in source.spatial if isinstance(size, str))
+    symbols = tuple(dict.fromkeys(size for size in source.spatial if isinstance(size, str)))
     if symbols:
         source = _with_symbols(source)
     batch = batch or network.batch

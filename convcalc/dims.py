@@ -8,6 +8,7 @@ function takes either, and hands expressions to `convcalc.symbolic`, imported on
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
@@ -49,11 +50,21 @@ def larger(first, second):
     return _symbolic().maximum(first, second)
 
 
-def equal(first, second):
-    """first == second: a bool for ints, a condition on the input sizes for formulas."""
-    if is_known(first, second):
-        return first == second
-    return _symbolic().equal(first, second)
+_COMPARISONS = {
+    "==": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def compare(left, relation: str, right):
+    """`left relation right` ('==', '<', '<=', '>', '>='): a bool for ints; for formulas a
+    condition on the input sizes, kept as written (floor(H/2) >= 1, not H/2 >= 1)."""
+    if is_known(left, right):
+        return _COMPARISONS[relation](left, right)
+    return _symbolic().relation(left, relation, right)
 
 
 def violated(condition, field: str, kind: str = "valid") -> bool:

@@ -216,7 +216,7 @@ def to_dict(report: Report) -> dict:
     """The JSON object of one report (keys are a contract: scripts depend on them)."""
     return {
         "name": report.name,
-        "input": list(report.input),
+        "input": [json_figure(size) for size in report.input],
         "batch": report.batch,
         "dtype": report.dtype,
         "layers": [
@@ -236,6 +236,11 @@ def to_dict(report: Report) -> dict:
                 "effective_padding": exact_list(row.effective_padding),
                 "notes": list(row.notes),
                 **_formulas_of(report, row),
+                **(
+                    {"conditions": [_condition_dict(condition) for condition in row.conditions]}
+                    if report.symbols
+                    else {}
+                ),
                 **(
                     {
                         "parts": [
@@ -292,6 +297,15 @@ def _formulas_of(report: Report, row: Row) -> dict:
     }
 
 
+def _condition_dict(condition) -> dict:
+    """A condition a layer puts on the input sizes: {"condition", "field", "kind"}."""
+    return {
+        "condition": formula(condition.relation),
+        "field": condition.field,
+        "kind": condition.kind,
+    }
+
+
 def _symbolic_dict(report: Report) -> dict:
     """The symbols, sizes set and assumptions of a report from a symbolic spec."""
     if not report.symbols and report.formulas is None:
@@ -301,7 +315,9 @@ def _symbolic_dict(report: Report) -> dict:
     if report.formulas is not None:
         data["sizes"] = dict(report.sizes_set)
         totals = _totals_dict(report.formulas.totals)
-        data["formula_totals"] = {name: str(value) for name, value in totals.items()}
+        data["formula_totals"] = {
+            name: None if value is None else str(value) for name, value in totals.items()
+        }
     return data
 
 
@@ -1167,6 +1183,7 @@ def print_check(run: CheckRun) -> None:
 
 SIZES_FORMATS = ("table", "json")
 REASONS_SHOWN = 3  # excluded sizes explained in the text output
+RUNS_SHOWN = 8  # runs of consecutive sizes listed in the text output
 
 
 def compact_sizes(sizes: list[int]) -> str:
@@ -1183,7 +1200,10 @@ def compact_sizes(sizes: list[int]) -> str:
             runs[-1][1] = size
         else:
             runs.append([size, size])
-    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in runs)
+    texts = [str(low) if low == high else f"{low}-{high}" for low, high in runs]
+    if len(texts) > RUNS_SHOWN:  # the JSON format lists them all
+        return f"{', '.join(texts[: RUNS_SHOWN - 1])}, ..., {texts[-1]} ({len(runs)} runs)"
+    return ", ".join(texts)
 
 
 def sizes_text(report: Report, scans: list) -> str:

@@ -24,6 +24,9 @@ from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.spec import SizeRule, load_path, set_sizes
 
+# The rule is read off sizes up to this (and two periods past the least valid size).
+RULE_SCAN = 2**14
+
 
 @dataclass(frozen=True)
 class SizeScan:
@@ -82,8 +85,10 @@ def scan(
     exact: bool = False,
     stated: SizeRule | None = None,
     values: dict[str, int] | None = None,
+    rule_limit: int = RULE_SCAN,
 ) -> SizeScan:
-    """The sizes in [low, high] for symbol `name` that satisfy every condition."""
+    """The sizes in [low, high] for symbol `name` that satisfy every condition, and the
+    rule read off the sizes up to `rule_limit` or two periods past the least valid one."""
     values = dict(values or {})
     if name not in report.symbols:
         known = ", ".join(report.symbols)
@@ -115,14 +120,24 @@ def scan(
                 return layer, symbolic.formula(relation)
         return None
 
-    # The rule is read on [1, end]: the scanned range and two periods past it.
-    end = min(max(high, 64) + 2 * period, MAX_SPATIAL)
-    valid = [size for size in range(1, end + 1) if failure(size) is None]
-    sizes = [size for size in valid if low <= size <= high]
-    reasons = {}
-    for size in range(low, high + 1):
-        if size not in sizes and len(reasons) < 1000:
-            reasons[size] = failure(size)
+    failures = {size: failure(size) for size in range(low, high + 1)}
+    sizes = [size for size, failed in failures.items() if failed is None]
+    reasons = {size: failed for size, failed in failures.items() if failed is not None}
+
+    # The rule is read on [1, end]: past the range (up to RULE_SCAN) and two periods past
+    # the least valid size, so that the remainders are seen repeating.
+    if period > rule_limit:  # too long a period to read a rule off
+        least = sizes[0] if sizes else None
+        return SizeScan(name, low, high, exact, sizes, period, (), least, None, None, reasons)
+    end = min(max(min(high, rule_limit), 64) + 2 * period, MAX_SPATIAL)
+    size, valid = 0, []
+    while size < end or (not valid and size < rule_limit):
+        size += 1
+        if (failures[size] if size in failures else failure(size)) is None:
+            if not valid:
+                end = min(max(end, size + 2 * period), MAX_SPATIAL)
+            valid.append(size)
+    end = max(end, size)
     least, most, residues, rule = _rule(name, valid, period, end)
     return SizeScan(name, low, high, exact, sizes, period, residues, least, most, rule, reasons)
 
@@ -176,7 +191,7 @@ def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
     assumptions = []
     for name in report.symbols:
         try:
-            result = scan(report, name, 1, 1, stated=stated.get(name))
+            result = scan(report, name, 1, 1, stated=stated.get(name), rule_limit=1024)
         except ConvCalcError:  # tied to another symbol
             continue
         if result.rule is not None and len(result.residues) == 1 and result.period > 1:
@@ -207,7 +222,7 @@ def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
     )
 
 
-MAX_SCAN = 2**16  # sizes one scan may evaluate
+MAX_SCAN = 2**16  # sizes one scan may list
 
 
 def parse_range(text: str) -> tuple[int, int]:

@@ -95,9 +95,13 @@ def minimum(first, second):
     return sympy.Min(first, second)
 
 
-def equal(first, second):
-    """The condition first == second (True when they are the same formula)."""
-    return sympy.Eq(first, second)
+def relation(left, operator: str, right):
+    """The condition `left operator right`: sympy's true or false when sympy can decide it,
+    else the relation as written."""
+    decided = sympy.Rel(left, right, operator)
+    if decided is sympy.true or decided is sympy.false:
+        return decided
+    return sympy.Rel(left, right, operator, evaluate=False)
 
 
 def choose(condition, if_true, otherwise):

@@ -297,7 +297,8 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
         if not dimension.is_known(size, out_size, window.pad_before):
             # A formula size: whether rows are dropped depends on it, a condition for
             # `convcalc sizes --exact`.
-            dimension.violated(window.unread(size, out_size) <= 0, "stride", kind="exact")
+            unread = window.unread(size, out_size)
+            dimension.violated(dimension.compare(unread, "<=", 0), "stride", kind="exact")
             continue
         dropped = window.dropped(size, out_size)
         if dropped:
@@ -319,9 +320,12 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
 def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
     """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
     out = Shape(channels, tuple(sizes))
-    if any(dimension.violated(size >= 1, field_name) for size in sizes):
+    if any(dimension.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes):
         raise ConvCalcError(f"output {out} below size 1 for input {source}", field=field_name)
-    if any(dimension.violated(size <= dimension.MAX_SPATIAL, field_name) for size in sizes):
+    if any(
+        dimension.violated(dimension.compare(size, "<=", dimension.MAX_SPATIAL), field_name)
+        for size in sizes
+    ):
         raise ConvCalcError(
             f"output {out} exceeds {dimension.MAX_SPATIAL} in a spatial dim", field=field_name
         )
@@ -334,7 +338,7 @@ def mismatched(first: tuple, second: tuple, field_name: str) -> bool:
     if len(first) != len(second):
         return True
     return any(
-        dimension.violated(dimension.equal(a, b), field_name)
+        dimension.violated(dimension.compare(a, "==", b), field_name)
         for a, b in zip(first, second, strict=True)
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from convcalc.dims import Window, equal, is_known, violated
+from convcalc.dims import Window, compare, is_known, violated
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
@@ -59,7 +59,7 @@ class Dense(Layer):
         features = shape.channels
         notes: tuple[str, ...] = ()
         if self.in_features is not None:
-            if violated(equal(features, self.in_features), "in_features"):
+            if violated(compare(features, "==", self.in_features), "in_features"):
                 raise ConvCalcError(
                     f"input has {features} features, not {self.in_features}", field="in_features"
                 )

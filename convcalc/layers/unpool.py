@@ -57,9 +57,11 @@ class MaxUnpool(Layer):
             sizes = per_dim(self.output_size, len(shape.spatial), "output_size")
             for size, low, window in zip(sizes, default, windows, strict=True):
                 # PyTorch accepts sizes strictly within one stride of the default.
-                if dimension.violated(
-                    low - window.stride < size, "output_size"
-                ) or dimension.violated(size < low + window.stride, "output_size"):
+                above = dimension.compare(low - window.stride, "<", size)
+                below = dimension.compare(size, "<", low + window.stride)
+                if dimension.violated(above, "output_size") or dimension.violated(
+                    below, "output_size"
+                ):
                     raise ConvCalcError(
                         f"output_size {sizes} must be within one stride of {default}",
                         field="output_size",
