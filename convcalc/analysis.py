@@ -267,6 +267,7 @@ def _per_dim(field: tuple[receptive.DimField, ...] | None, name: str) -> tuple |
 FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "connections", "output_bytes")
 TOTALS = ("params", "trainable_params", "buffers", "macs", "flops", "connections")
 TOTALS += ("peak_activation_bytes", "model_bytes")
+COST_FIGURES = ("params", "buffers", "macs", "flops", "connections")  # Cost's, in order
 
 
 def map_figures(record: Row | Totals, function: Callable) -> Row | Totals:
@@ -279,7 +280,17 @@ def map_figures(record: Row | Totals, function: Callable) -> Row | Totals:
         return None if value is None else function(value)
 
     names = FIGURES if isinstance(record, Row) else TOTALS
-    return dataclasses.replace(record, **{name: apply(getattr(record, name)) for name in names})
+    changes = {name: apply(getattr(record, name)) for name in names}
+    if isinstance(record, Row) and record.parts:
+        changes["parts"] = tuple(
+            Part(
+                part.name,
+                Shape(part.output.channels, apply(part.output.spatial)),
+                Cost(*(apply(getattr(part.cost, name)) for name in COST_FIGURES)),
+            )
+            for part in record.parts
+        )
+    return dataclasses.replace(record, **changes)
 
 
 def _settled(record: Row | Totals) -> Row | Totals:

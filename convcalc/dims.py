@@ -151,6 +151,7 @@ class Window:
     pad_after: int
     dilation: int = 1
     ceil_mode: bool = False
+    same: bool = False  # padding chosen by the 'same' rule (output ceil(n / s))
 
     @property
     def extent(self) -> int:
@@ -168,13 +169,21 @@ class Window:
         the input or the left padding, otherwise it is dropped.
         """
         span = self.padded(size) - self.extent
+        if self.same and not self.ceil_mode and not is_known(size):
+            # 'same' padding makes the output ceil(n / s) (see same_padding); said so
+            # directly, rather than through the padding's max(), for a formula size.
+            return ceil_div(size, self.stride)
         if not self.ceil_mode:
             return floor_div(span, self.stride) + 1
         out = ceil_div(span, self.stride) + 1
-        starts_outside = (out - 1) * self.stride >= size + self.pad_before
-        if isinstance(starts_outside, bool):
-            return out - 1 if starts_outside else out
-        return _symbolic().choose(starts_outside, out - 1, out)
+        if is_known(size, self.pad_before, self.pad_after):
+            return out - 1 if (out - 1) * self.stride >= size + self.pad_before else out
+        # (out - 1)*s < span + s, so the last window can start past the input and the left
+        # padding only when pad_after + s > extent.
+        if not is_known(self.pad_after) or self.pad_after + self.stride > self.extent:
+            starts_outside = compare((out - 1) * self.stride, ">=", size + self.pad_before)
+            return _symbolic().choose(starts_outside, out - 1, out)
+        return out
 
     def real_taps(self, size: int, out: int) -> int:
         """Kernel taps that land on real input (not padding), summed over the output positions.

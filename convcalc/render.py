@@ -80,9 +80,16 @@ def per_dim(values: tuple | None) -> str:
     set) is '?'."""
     if values is None:
         return UNKNOWN
-    # Formulas are set apart by spaces: 64 x floor(H/2) x W.
-    joint = " x " if any(is_formula(value) for value in values) else "x"
-    return joint.join(str(exact(value)) for value in values) or "-"
+    # Formulas are set apart by spaces, sums in parentheses: 64 x floor(H/2) x (W - 4).
+    if any(is_formula(value) for value in values):
+        return " x ".join(
+            f"({formula(value)})" if _is_sum(value) else str(exact(value)) for value in values
+        )
+    return "x".join(str(exact(value)) for value in values) or "-"
+
+
+def _is_sum(value: object) -> bool:
+    return is_formula(value) and bool(getattr(value, "is_Add", False))
 
 
 def exact_list(values: tuple | None) -> list | None:

@@ -24,6 +24,7 @@ from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.spec import SizeRule, load_path, set_sizes
 
+FEW_SIZES = 8  # finitely many valid sizes up to this many are listed in the rule
 # The rule is read off sizes up to this (and two periods past the least valid size).
 RULE_SCAN = 2**14
 
@@ -151,34 +152,43 @@ def _rule(
     least = valid[0]
     # The valid sizes stop when none falls in the last period scanned.
     most = valid[-1] if valid[-1] <= end - period else None
+    if most is not None:  # finitely many: a range or a short list
+        if len(valid) == most - least + 1:
+            if least == most:
+                return least, most, (), f"{name} must be {least}"
+            return least, most, (), f"{name} must be at least {least} and at most {most}"
+        if len(valid) <= FEW_SIZES:
+            listed = ", ".join(map(str, valid[:-1])) + f" or {valid[-1]}"
+            return least, most, (), f"{name} must be {listed}"
+        return least, most, (), None
     residues = tuple(sorted({size % period for size in valid}))
     chosen = set(valid)
-    last = most if most is not None else end
-    if any((size in chosen) != (size % period in residues) for size in range(least, last + 1)):
+    if any((size in chosen) != (size % period in residues) for size in range(least, end + 1)):
         return least, most, residues, None
-    parts = []
+    bounds = []  # "be ..." clauses
     if residues == (0,) and period > 1:
-        parts.append(f"a multiple of {period}")
+        bounds.append(f"a multiple of {period}")
     # The least size is worth stating when it is not the first size of its residues.
-    first = min(residue or period for residue in residues)
-    if least > first:
-        parts.append(f"at least {least}")
+    if least > min(residue or period for residue in residues):
+        bounds.append(f"at least {least}")
+    clauses = [f"be {' and '.join(bounds)}"] if bounds else []
     if len(residues) < period and residues != (0,):
-        parts.append(f"leave a remainder of {_residue_text(residues)} when divided by {period}")
-    if most is not None:
-        parts.append(f"at most {most}")
-    if not parts:
+        clauses.append(f"leave a remainder of {_residue_text(residues)} when divided by {period}")
+    if not clauses:
         return least, most, residues, f"{name} may be any size"
-    return least, most, residues, f"{name} must be {' and '.join(parts)}"
+    return least, most, residues, f"{name} must {' and '.join(clauses)}"
 
 
 def _residue_text(residues: tuple[int, ...]) -> str:
-    """'3', '0 to 7' or '0, 5 or 9'."""
-    if len(residues) == 1:
-        return str(residues[0])
-    if residues == tuple(range(residues[0], residues[-1] + 1)):
-        return f"{residues[0]} to {residues[-1]}"
-    return ", ".join(map(str, residues[:-1])) + f" or {residues[-1]}"
+    """'3', '0 to 7', '0 or 193 to 223', '0, 5 or 9'."""
+    runs: list[list[int]] = []
+    for residue in residues:
+        if runs and residue == runs[-1][1] + 1:
+            runs[-1][1] = residue
+        else:
+            runs.append([residue, residue])
+    texts = [str(low) if low == high else f"{low} to {high}" for low, high in runs]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" or {texts[-1]}"
 
 
 def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:

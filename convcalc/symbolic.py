@@ -106,7 +106,10 @@ def relation(left, operator: str, right):
 
 def choose(condition, if_true, otherwise):
     """if_true where condition holds, else otherwise."""
-    return sympy.Piecewise((if_true, condition), (otherwise, True))
+    if condition is sympy.true or condition is sympy.false:
+        return if_true if condition is sympy.true else otherwise
+    # Unevaluated: deciding a condition on floors and ceilings numerically can fail.
+    return sympy.Piecewise((if_true, condition), (otherwise, True), evaluate=False)
 
 
 def scaled(size, factor: float):

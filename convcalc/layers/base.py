@@ -254,7 +254,7 @@ def make_windows(
     dilations = per_dim(dilation, dims, "dilation")
     pads = resolve_padding(padding, shape.spatial, kernel, strides, dilations)
     windows = tuple(
-        dimension.Window(k, s, before, after, d, ceil_mode)
+        dimension.Window(k, s, before, after, d, ceil_mode, same=padding == "same")
         for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
     )
     for axis, (window, size) in enumerate(zip(windows, shape.spatial, strict=True)):

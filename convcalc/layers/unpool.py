@@ -15,6 +15,7 @@ from convcalc.layers.base import (
     Shape,
     SizeArg,
     make_windows,
+    mismatched,
     per_dim,
 )
 from convcalc.layers.pool import MaxPool
@@ -91,7 +92,7 @@ class MaxUnpool(Layer):
         if found is None or not isinstance(found[0], MaxPool):
             raise ConvCalcError(f"{self.of!r} is not an earlier max_pool layer", field="of")
         pool, pool_inputs, pool_output = found
-        if pool_output != shape:
+        if mismatched(pool_output.as_tuple(), shape.as_tuple(), "of"):
             raise ConvCalcError(
                 f"input {shape} does not match the indices of {self.of!r}, shaped {pool_output}",
                 field="of",
