@@ -179,10 +179,16 @@ class Window:
         if is_known(size, self.pad_before, self.pad_after):
             return out - 1 if (out - 1) * self.stride >= size + self.pad_before else out
         # (out - 1)*s < span + s, so the last window can start past the input and the left
-        # padding only when pad_after + s > extent.
+        # padding only when pad_after + s > extent. Then, as pad_after <= extent (pools
+        # pad at most half the kernel), the last start is the largest multiple of s below
+        # n + pad_before: a min, which stacks without case splits.
         if not is_known(self.pad_after) or self.pad_after + self.stride > self.extent:
-            starts_outside = compare((out - 1) * self.stride, ">=", size + self.pad_before)
-            return _symbolic().choose(starts_outside, out - 1, out)
+            last_start = floor_div(size + self.pad_before - 1, self.stride)
+            # ceil(span/s) >= floor((n + p_before - 1)/s) when the second numerator is not
+            # above the first: extent - 1 - pad_after <= 0.
+            if is_known(self.pad_after) and self.extent - 1 - self.pad_after <= 0:
+                return last_start + 1
+            return _symbolic().minimum(out - 1, last_start) + 1
         return out
 
     def real_taps(self, size: int, out: int) -> int:

@@ -27,8 +27,9 @@ UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
 
 
 def is_formula(value: object) -> bool:
-    """True for a figure that is a formula in the input's size symbols (a sympy expression)."""
-    return value is not None and not isinstance(value, (int, float, Fraction))
+    """True for a figure that is a formula in the input's size symbols (a sympy expression;
+    told by its class, so that numeric output never imports sympy)."""
+    return type(value).__module__.startswith("sympy.")
 
 
 def formula(value: object) -> str:

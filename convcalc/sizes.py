@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 from convcalc import symbolic
@@ -26,7 +27,7 @@ from convcalc.spec import SizeRule, load_path, set_sizes
 
 FEW_SIZES = 8  # finitely many valid sizes up to this many are listed in the rule
 # The rule is read off sizes up to this (and two periods past the least valid size).
-RULE_SCAN = 2**14
+RULE_SCAN = 2**12
 
 
 @dataclass(frozen=True)
@@ -233,14 +234,15 @@ def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
 
 
 MAX_SCAN = 2**16  # sizes one scan may list
+RANGE = re.compile(r"([0-9]{1,9})\.\.([0-9]{1,9})")
 
 
 def parse_range(text: str) -> tuple[int, int]:
     """'32..1024' -> (32, 1024)."""
-    low, dots, high = text.partition("..")
-    if not (dots and low.isdigit() and high.isdigit() and len(low) <= 9 and len(high) <= 9):
+    match = RANGE.fullmatch(text)
+    if not match:
         raise ConvCalcError(f"{text!r} is not LOW..HIGH, e.g. 32..1024", field="--range")
-    low_size, high_size = int(low), int(high)
+    low_size, high_size = int(match[1]), int(match[2])
     if not 1 <= low_size <= high_size <= MAX_SPATIAL:
         raise ConvCalcError(f"{text!r}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field="--range")
     if high_size - low_size >= MAX_SCAN:

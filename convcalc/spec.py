@@ -189,8 +189,12 @@ def parse_input(value: Any) -> Shape:
     for axis, size in enumerate(sizes):
         if size is None:
             name = AXIS_NAMES[len(sizes)][axis]
-            spatial.append(name if name not in named else f"S{axis + 1}")
-            named.add(spatial[-1])
+            if name in named:  # taken: S<axis>, with _ added until it is free
+                name = f"S{axis + 1}"
+                while name in named:
+                    name += "_"
+            spatial.append(name)
+            named.add(name)
         elif isinstance(size, str):
             if not SYMBOL.match(size):
                 raise ConvCalcError(

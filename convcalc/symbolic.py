@@ -231,6 +231,8 @@ def evaluate(expr, values: dict):
         return any(args)
     if name == "Not":
         return not args[0]
+    if name == "ITE":  # sympy's form of a choice inside a condition
+        return args[1] if args[0] else args[2]
     raise ValueError(f"cannot evaluate {name} in {expr}")  # pragma: no cover - a bug
 
 

@@ -391,14 +391,7 @@ def test_parse_range_reads_low_and_high(text: str, expected: tuple):
         "1234567890..1234567891",
         f"1..{MAX_SCAN + 1}",
         f"1..{MAX_SPATIAL + 1}",
-        pytest.param(
-            "²..5",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: parse_range checks str.isdigit, true for '²', then int('²') raises"
-                " ValueError: `convcalc sizes --range ²..5` ends in a traceback",
-            ),
-        ),
+        "²..5",
     ],
 )
 def test_parse_range_refuses_anything_else(text: str):

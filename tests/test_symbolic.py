@@ -190,13 +190,6 @@ def test_partly_set_sizes_leave_formulas_in_the_rest():
 # --- 2. sizes the concrete engine refuses break a valid condition ----------------------------
 
 
-PADDED_CEIL_MODE_BUG = (
-    "BUG: a padded ceil_mode pool's output is a Piecewise; the next one's Piecewise has it"
-    " in its condition, which sympy's ExprCondPair folds into ITE, which symbolic.evaluate"
-    " cannot read (ValueError from shapes and sizes); four such pools take 40 s"
-)
-
-
 def conv(**fields) -> dict:
     """A 3x3 conv to 4 channels, with `fields` changed."""
     return {"type": "conv", "out_channels": 4, "kernel_size": 3, **fields}
@@ -228,7 +221,6 @@ SMALL_NETWORKS = [
     pytest.param(
         [{"type": "max_pool", "kernel_size": 2, "padding": 1, "ceil_mode": True, "repeat": 2}],
         id="max-pool-ceil-padded-twice",
-        marks=pytest.mark.xfail(strict=True, reason=PADDED_CEIL_MODE_BUG),
     ),
     pytest.param(
         [{"type": "max_pool", "kernel_size": 2, "stride": 1, "dilation": 3}], id="pool-dil"
@@ -555,12 +547,6 @@ print(sorted(name for name in sys.modules if name == "sympy"))
             [["shapes", "specs/lenet5.yaml", "-f", "csv"]],
             [],
             id="numeric-csv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: render._csv_cell calls formula() on every non-number cell (names,"
-                " shape text), which imports convcalc.symbolic and sympy; without the optional"
-                " sympy a numeric spec's CSV crashes (AttributeError on sympy.nan)",
-            ),
         ),
         pytest.param(
             [["shapes", "specs/unet_symbolic.yaml", "--set", "H=64", "--set", "W=64"]],
@@ -813,7 +799,7 @@ RELATIONS = {
 def expressions(draw, depth: int = 3, piecewise: bool = True):
     """(sympy expression built as convcalc builds them, its value as a function of the sizes
     computed with Python integers and Fractions). A choice's condition compares expressions
-    without choices: a choice in a condition is the bug of the xfail test below."""
+    without choices: a choice in a condition is tested below."""
     if depth == 0 or draw(st.integers(0, 3)) == 0:
         choice = draw(st.integers(0, 3))
         if choice == 0:
@@ -886,7 +872,6 @@ def test_evaluate_agrees_with_sympy_subs_and_integer_arithmetic(built, operator,
     assert value == sympy_value(expression.subs({H: height, W: width}))
 
 
-@pytest.mark.xfail(strict=True, reason=PADDED_CEIL_MODE_BUG)
 def test_evaluate_reads_a_piecewise_whose_condition_holds_a_piecewise():
     """A choice on a condition about another choice (as stacked ceil_mode pools build)
     evaluates like the integer arithmetic it stands for, at every size up to 12x12."""
@@ -933,11 +918,6 @@ def test_null_sizes_give_the_same_formulas_as_named_ones():
             assert getattr(left, name) == getattr(right, name), (left.name, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: spec.parse_input's S<axis> fallback for a null is not checked against the"
-    " names given: [3, null, D, S1] makes two axes one symbol S1",
-)
 @pytest.mark.parametrize(
     "sizes", [[None, "D", "S1"], ["H", None, "S2"]], ids=["null-D-S1", "H-null-S2"]
 )
