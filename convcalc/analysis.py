@@ -16,7 +16,7 @@ from pathlib import Path
 from convcalc import field as receptive
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Shape, by_dims
-from convcalc.spec import INPUT, Network, load_path, set_sizes
+from convcalc.spec import INPUT, Network, load_path, set_sizes, sizes_of
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,11 @@ def analyze_path(
     """
     network = load_path(path)
     try:
+        if input_shape is not None and network.symbols:
+            if sizes:
+                raise ConvCalcError("give the symbols' sizes with --set or --input, not both")
+            # An input of the spec's rank sets its symbols, held to its constraints.
+            set_sizes(network, sizes_of(network, input_shape), "--input")
         chosen = set_sizes(network, sizes) if sizes else network
         report = analyze(chosen, input_shape, batch)
         if report.symbols:
@@ -126,19 +131,6 @@ def analyze_path(
         return report
     except ConvCalcError as error:
         raise error.add_context(file=str(path)) from None
-
-
-def require_sizes(
-    report: Report, command: str, how: str = "give --input, e.g. 3x224x224"
-) -> Report:
-    """The report, refused when its input sizes are symbols: `command` needs numbers."""
-    if report.symbols:
-        raise ConvCalcError(
-            f"the input's sizes are symbols ({', '.join(report.symbols)}): {command} needs"
-            f" numbers; {how}",
-            field="input",
-        )
-    return report
 
 
 def _simplified(report: Report, network: Network) -> Report:

@@ -12,11 +12,13 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-from convcalc.analysis import Report, analyze, analyze_path, require_sizes
+from convcalc.analysis import Report, analyze
 from convcalc.budget import Budget, Outcome, evaluate, merge
 from convcalc.compare import LayerChange, layer_diff
 from convcalc.errors import ConvCalcError
-from convcalc.spec import load_path
+from convcalc.spec import load_path, require_numbers
+
+NUMBERS = "give them numbers in the spec"  # how to make a symbolic spec checkable
 
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -94,12 +96,12 @@ def check_spec(
     network = load_path(path)
     budget = merge(network.budget, flags)
     try:
-        report = require_sizes(analyze(network), "check", "give them numbers in the spec")
+        report = analyze(require_numbers(network, "check", NUMBERS))
         # A baseline's own errors already name the baseline file.
-        baseline = analyze_path(baseline_path) if baseline_path else None
-        if baseline is not None:
+        baseline = None
+        if baseline_path:
             try:
-                require_sizes(baseline, "check", "give them numbers in the spec")
+                baseline = analyze(require_numbers(load_path(baseline_path), "check", NUMBERS))
             except ConvCalcError as error:
                 raise error.add_context(file=str(baseline_path)) from None
         outcomes = evaluate(budget, report, network.lines, baseline)

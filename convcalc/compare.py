@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convcalc import notation
-from convcalc.analysis import Report, Row, analyze, analyze_path, require_sizes
+from convcalc.analysis import Report, Row, analyze
 from convcalc.errors import ConvCalcError
-from convcalc.spec import build
+from convcalc.spec import build, load_path, require_numbers
 
 SEPARATOR = "vs"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -208,7 +208,8 @@ def compare_specs(old: str, new: str) -> Comparison:
     reports = []
     for path in (old, new):
         try:
-            reports.append(require_sizes(analyze_path(path), "compare", "give them numbers"))
+            network = require_numbers(load_path(path), "compare", "give them numbers")
+            reports.append(analyze(network))
         except ConvCalcError as error:
             raise error.add_context(file=str(path)) from None
     candidates = _candidates([old, new], reports, per_output_position=False, stacks=False)

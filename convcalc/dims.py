@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from dataclasses import dataclass
 
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
@@ -67,16 +68,28 @@ def compare(left, relation: str, right):
     return _symbolic().relation(left, relation, right)
 
 
-def violated(condition, field: str, kind: str = "valid") -> bool:
+def violated(condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
     """True when a condition on sizes fails.
 
     A comparison of ints is a bool, checked now. A comparison of formulas cannot be decided
     before the sizes are known: it is recorded as a condition the input sizes must meet
     (kind "valid"), or meet for no row or column to be dropped by flooring (kind "exact").
+    `axis`: the spatial dim the condition is about, when it is about one.
     """
     if isinstance(condition, bool):
+        if not condition:
+            _record_failure(field, kind, axis)
         return not condition
     return _symbolic().record(condition, field, kind)
+
+
+def _record_failure(field: str, kind: str, axis: int | None) -> None:
+    """A condition that fails at a number size, kept when formula sizes are analyzed (a
+    stride that drops rows after an adaptive pool fixed the size): no size of the input's
+    spatial dim `axis` (of any, for None) meets it."""
+    symbolic = sys.modules.get("convcalc.symbolic")
+    if symbolic is not None:
+        symbolic.record_failure(field, kind, axis)
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -169,9 +182,10 @@ class Window:
         the input or the left padding, otherwise it is dropped.
         """
         span = self.padded(size) - self.extent
-        if self.same and not self.ceil_mode and not is_known(size):
-            # 'same' padding makes the output ceil(n / s) (see same_padding); said so
-            # directly, rather than through the padding's max(), for a formula size.
+        if self.same and not is_known(size):
+            # 'same' padding makes the output ceil(n / s), with or without ceil_mode (the
+            # padded span is then a multiple of s, or short of one by less than s); said
+            # so directly, rather than through the padding's max(), for a formula size.
             return ceil_div(size, self.stride)
         if not self.ceil_mode:
             return floor_div(span, self.stride) + 1
@@ -180,8 +194,9 @@ class Window:
             return out - 1 if (out - 1) * self.stride >= size + self.pad_before else out
         # (out - 1)*s < span + s, so the last window can start past the input and the left
         # padding only when pad_after + s > extent. Then, as pad_after <= extent (pools
-        # pad at most half the kernel), the last start is the largest multiple of s below
-        # n + pad_before: a min, which stacks without case splits.
+        # pad at most half the kernel, a condition of their own), the last start is the
+        # largest multiple of s below n + pad_before: a min, which stacks without case
+        # splits.
         if not is_known(self.pad_after) or self.pad_after + self.stride > self.extent:
             last_start = floor_div(size + self.pad_before - 1, self.stride)
             # ceil(span/s) >= floor((n + p_before - 1)/s) when the second numerator is not
@@ -211,10 +226,6 @@ class Window:
         """Real input positions after the last window, negative when it reaches past them."""
         last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
         return size - 1 - last_read
-
-    def dropped(self, size: int, out: int) -> int:
-        """Real input positions after the last window: rows or columns the stride never reads."""
-        return larger(0, self.unread(size, out))
 
 
 def transposed_output_size(size: int, window: Window, output_padding: int = 0) -> int:

@@ -60,11 +60,15 @@ class SizeScan:
 
 def conditions_on(report: Report, name: str, exact: bool) -> list[tuple[str, object]]:
     """(layer name, relation) of every distinct condition involving symbol `name`."""
+    axes = {axis for axis, size in enumerate(report.input[1:]) if str(size) == name}
     found: dict[object, str] = {}
     for row, condition in report.conditions:
         if condition.kind == "exact" and not exact:
             continue
-        if name in condition.symbols:
+        # A condition in no symbol failed at a size given as a number: it holds for no
+        # size of the symbols of its axis (of any, if it has none).
+        failed_here = not condition.symbols and condition.axis in (None, *axes)
+        if name in condition.symbols or failed_here:
             found.setdefault(condition.relation, row.name)
     return [(layer, relation) for relation, layer in found.items()]
 
@@ -117,19 +121,22 @@ def scan(
         if not stated.admits(size):
             return "constraints", f"{name} must be {stated}"
         bound[target] = size
+        shared: dict = {}  # subformulas (floor(H/2), ...) recur across conditions
         for layer, relation in conditions:
-            if not symbolic.evaluate(relation, bound):
-                return layer, symbolic.formula(relation)
+            if not symbolic.evaluate(relation, bound, shared):
+                # sympy's false: a failure at a size given as a number, whatever this one.
+                text = "at every size" if relation is symbolic.sympy.false else None
+                return layer, text or symbolic.formula(relation)
         return None
 
     failures = {size: failure(size) for size in range(low, high + 1)}
     sizes = [size for size, failed in failures.items() if failed is None]
     reasons = {size: failed for size, failed in failures.items() if failed is not None}
 
-    # The rule is read on [1, end]: past the range (up to RULE_SCAN) and two periods past
+    # The rule is read on [1, end]: past the range (up to rule_limit) and two periods past
     # the least valid size, so that the remainders are seen repeating.
+    least = sizes[0] if sizes else None
     if period > rule_limit:  # too long a period to read a rule off
-        least = sizes[0] if sizes else None
         return SizeScan(name, low, high, exact, sizes, period, (), least, None, None, reasons)
     end = min(max(min(high, rule_limit), 64) + 2 * period, MAX_SPATIAL)
     size, valid = 0, []
@@ -140,44 +147,81 @@ def scan(
                 end = min(max(end, size + 2 * period), MAX_SPATIAL)
             valid.append(size)
     end = max(end, size)
-    least, most, residues, rule = _rule(name, valid, period, end)
+    if not valid and sizes:  # the least valid size lies past what a rule is read from
+        return SizeScan(name, low, high, exact, sizes, period, (), least, None, None, reasons)
+    if valid and valid[-1] > end - period:  # the sizes go on: do they stop further up?
+        ceiling = _largest_holding(conditions, bound, target, end)
+    else:
+        ceiling = None
+    least, most, period, residues, rule = _rule(name, valid, period, end, ceiling)
     return SizeScan(name, low, high, exact, sizes, period, residues, least, most, rule, reasons)
 
 
+def _largest_holding(conditions: list, bound: dict, target, start: int) -> int | None:
+    """The largest size up to MAX_SPATIAL at which every condition holding at `start` but
+    not at MAX_SPATIAL still holds (an output bound such as 64*H <= 2^20), by bisection:
+    such a condition compares a size that grows with the input against a number.
+    None when every condition holding at `start` holds at MAX_SPATIAL too."""
+
+    def holds(relation, size: int) -> bool:
+        bound[target] = size
+        return bool(symbolic.evaluate(relation, bound))
+
+    ceiling = None
+    for _, relation in conditions:
+        if holds(relation, start) and not holds(relation, MAX_SPATIAL):
+            low, high = start, MAX_SPATIAL  # holds at low, fails at high
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if holds(relation, middle) else (low, middle)
+            ceiling = low if ceiling is None else min(ceiling, low)
+    return ceiling
+
+
 def _rule(
-    name: str, valid: list[int], period: int, end: int
-) -> tuple[int | None, int | None, tuple[int, ...], str | None]:
-    """(least, most, residues, rule text) of the valid sizes among [1, end]."""
+    name: str, valid: list[int], period: int, end: int, ceiling: int | None
+) -> tuple[int | None, int | None, int, tuple[int, ...], str | None]:
+    """(least, most, period, residues, rule text) of the valid sizes among [1, end]; the
+    period is the shortest one, dividing `period`, with which they repeat. `ceiling`: a
+    bound past `end` the sizes do not go beyond."""
     if not valid:
-        return None, None, (), f"no size of {name} up to {end} satisfies every layer"
+        return None, None, period, (), f"no size of {name} up to {end} satisfies every layer"
     least = valid[0]
     # The valid sizes stop when none falls in the last period scanned.
     most = valid[-1] if valid[-1] <= end - period else None
     if most is not None:  # finitely many: a range or a short list
         if len(valid) == most - least + 1:
             if least == most:
-                return least, most, (), f"{name} must be {least}"
-            return least, most, (), f"{name} must be at least {least} and at most {most}"
+                return least, most, period, (), f"{name} must be {least}"
+            text = f"{name} must be at least {least} and at most {most}"
+            return least, most, period, (), text
         if len(valid) <= FEW_SIZES:
             listed = ", ".join(map(str, valid[:-1])) + f" or {valid[-1]}"
-            return least, most, (), f"{name} must be {listed}"
-        return least, most, (), None
-    residues = tuple(sorted({size % period for size in valid}))
+            return least, most, period, (), f"{name} must be {listed}"
+        return least, most, period, (), None
     chosen = set(valid)
+    residues = tuple(sorted({size % period for size in valid}))
     if any((size in chosen) != (size % period in residues) for size in range(least, end + 1)):
-        return least, most, residues, None
+        return least, most, period, residues, None
+    for shorter in sorted(divisor for divisor in range(1, period + 1) if period % divisor == 0):
+        kept = {residue % shorter for residue in residues}
+        if all((residue % shorter in kept) == (residue in residues) for residue in range(period)):
+            period, residues = shorter, tuple(sorted(kept))
+            break
     bounds = []  # "be ..." clauses
     if residues == (0,) and period > 1:
         bounds.append(f"a multiple of {period}")
     # The least size is worth stating when it is not the first size of its residues.
     if least > min(residue or period for residue in residues):
         bounds.append(f"at least {least}")
+    if ceiling is not None:
+        bounds.append(f"at most {ceiling}")
     clauses = [f"be {' and '.join(bounds)}"] if bounds else []
     if len(residues) < period and residues != (0,):
         clauses.append(f"leave a remainder of {_residue_text(residues)} when divided by {period}")
     if not clauses:
-        return least, most, residues, f"{name} may be any size"
-    return least, most, residues, f"{name} must {' and '.join(clauses)}"
+        return least, most, period, residues, f"{name} may be any size"
+    return least, most, period, residues, f"{name} must {' and '.join(clauses)}"
 
 
 def _residue_text(residues: tuple[int, ...]) -> str:

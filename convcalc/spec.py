@@ -208,6 +208,31 @@ def parse_input(value: Any) -> Shape:
     return Shape(channels, tuple(spatial))
 
 
+def require_numbers(network: Network, command: str, how: str) -> Network:
+    """The network, refused when its input sizes are symbols: `command` needs numbers."""
+    if network.symbols:
+        raise ConvCalcError(
+            f"the input's sizes are symbols ({', '.join(network.symbols)}): {command} needs"
+            f" numbers; {how}",
+            field="input",
+        )
+    return network
+
+
+def sizes_of(network: Network, shape: tuple[int, ...]) -> dict[str, int]:
+    """The sizes an `--input` shape gives the input's symbols (by axis; none for another
+    rank), refusing one symbol given two sizes."""
+    if len(shape) != 1 + len(network.input.spatial):
+        return {}
+    sizes: dict[str, int] = {}
+    for name, size in zip(network.input.spatial, shape[1:], strict=True):
+        if isinstance(name, str) and sizes.setdefault(name, size) != size:
+            raise ConvCalcError(
+                f"gives {name} two sizes, {sizes[name]} and {size}", field="--input"
+            )
+    return sizes
+
+
 def set_sizes(network: Network, sizes: dict[str, int], field_name: str = "--set") -> Network:
     """The network with some of its input's symbols given sizes (`--set H=224`)."""
     symbols = network.symbols

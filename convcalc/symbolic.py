@@ -136,9 +136,10 @@ class Condition:
     kind "exact": no rows or columns are dropped by flooring.
     """
 
-    relation: object  # a sympy relational in the symbols
+    relation: object  # a sympy relational in the symbols (false: fails at every size)
     field: str
     kind: str = "valid"
+    axis: int | None = None  # for a failure at a number size: the spatial dim it is in
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -147,16 +148,22 @@ class Condition:
 
 
 def record(relation, field: str, kind: str) -> bool:
-    """Keep a condition for the layer being analyzed; True when it can never hold."""
+    """Keep a condition for the layer being analyzed; True when it can never hold (kept
+    too: an "exact" one that fails for every size excludes them all)."""
     if relation is sympy.true:
         return False
-    if relation is sympy.false:
-        return True
     recorded = _recorded.get()
     if recorded is None:  # pragma: no cover - a bug: symbolic sizes outside analyze()
         raise RuntimeError("a symbolic condition outside an analysis")
     recorded.append(Condition(relation, field, kind))
-    return False
+    return relation is sympy.false
+
+
+def record_failure(field: str, kind: str, axis: int | None) -> None:
+    """Keep a condition that fails at every size, when conditions are being recorded."""
+    recorded = _recorded.get()
+    if recorded is not None:
+        recorded.append(Condition(sympy.false, field, kind, axis))
 
 
 class recording:
@@ -183,11 +190,21 @@ _RELATIONS = {
 }
 
 
-def evaluate(expr, values: dict):
+def evaluate(expr, values: dict, shared: dict | None = None):
     """The value of expr at the sizes `values` (symbol -> int): an int, a Fraction, a bool,
-    or None for an unknown figure."""
+    or None for an unknown figure. `shared` keeps the values of subexpressions, for several
+    expressions at the same sizes (a formula may repeat one many times)."""
     if isinstance(expr, (int, Fraction, bool)):
         return expr
+    if shared is None:
+        shared = {}
+    if expr in shared:
+        return shared[expr]
+    shared[expr] = value = _evaluate(expr, values, shared)
+    return value
+
+
+def _evaluate(expr, values: dict, shared: dict):
     if expr is sympy.nan:
         return None
     if expr.is_Integer:
@@ -201,10 +218,10 @@ def evaluate(expr, values: dict):
     name = type(expr).__name__
     if name == "Piecewise":
         for piece, condition in expr.args:
-            if evaluate(condition, values):
-                return evaluate(piece, values)
+            if evaluate(condition, values, shared):
+                return evaluate(piece, values, shared)
         raise ValueError(f"no piece of {expr} holds")  # pragma: no cover
-    args = [evaluate(arg, values) for arg in expr.args]
+    args = [evaluate(arg, values, shared) for arg in expr.args]
     if any(arg is None for arg in args):
         return None
     if name in _RELATIONS:

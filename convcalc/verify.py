@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from convcalc import numeric
-from convcalc.analysis import Report, Row, analyze, last_use, peak_live, require_sizes
+from convcalc.analysis import Report, Row, analyze, last_use, peak_live
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Inputs, Layer, Shape
-from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path
+from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
 
 CHECKS = ("shape", "params", "macs", "connections", "receptive_field")
 REFERENCE_BYTES = 4  # the reference runs in float32 whatever the spec's dtype
@@ -113,7 +113,9 @@ def verify(
 ) -> Verification:
     """Run the reference on `network` and compare each layer's figures with the analysis."""
     started = time.perf_counter()
-    report = require_sizes(analyze(network, input_shape, batch), "verify")
+    if input_shape is None:
+        require_numbers(network, "verify", "give --input, e.g. 3x224x224")
+    report = analyze(network, input_shape, batch)
     plan = _plan_memory(report, max_memory, keep_arrays)
     steps = len(report.layers) * (1 + sum(plan.chunk_counts))
     tick = _progress_counter(progress, steps)

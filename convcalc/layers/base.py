@@ -294,18 +294,15 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
     ):
         if window.extent < window.stride:
             continue
-        if not dimension.is_known(size, out_size, window.pad_before):
-            # A formula size: whether rows are dropped depends on it, a condition for
-            # `convcalc sizes --exact`.
-            unread = window.unread(size, out_size)
-            dimension.violated(dimension.compare(unread, "<=", 0), "stride", kind="exact")
-            continue
-        dropped = window.dropped(size, out_size)
-        if dropped:
+        # With formula sizes, dropping no row is a condition for `convcalc sizes --exact`;
+        # the note stays for rows dropped at every size.
+        unread = window.unread(size, out_size)
+        exact = dimension.compare(unread, "<=", 0)
+        if dimension.violated(exact, "stride", kind="exact", axis=axis):
             found.append(
                 (
                     axis,
-                    f"stride {window.stride} never reads the last {dropped} of {size} input"
+                    f"stride {window.stride} never reads the last {unread} of {size} input"
                     " positions",
                 )
             )

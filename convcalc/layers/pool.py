@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from convcalc.dims import Window, is_known
+from convcalc.dims import Window, compare, larger, violated
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
     Cost,
@@ -45,14 +45,12 @@ class _Pool(Layer):
             shape, self.kernel_size, self.strides(), self.padding, dilation, self.ceil_mode
         )
         for window in windows:
-            # PyTorch: "pad should be at most half of kernel size" (the undilated kernel).
-            # 'same' padding, the only kind that can be a formula, always meets it.
-            known = is_known(window.pad_before, window.pad_after)
-            if known and max(window.pad_before, window.pad_after) * 2 > window.kernel:
+            # PyTorch: "pad should be at most half of kernel size" (the undilated kernel);
+            # 'same' padding with a dilation can break it for some sizes only.
+            widest = larger(window.pad_before, window.pad_after)
+            if violated(compare(widest * 2, "<=", window.kernel), "padding"):
                 raise ConvCalcError(
-                    f"padding {max(window.pad_before, window.pad_after)} exceeds half the"
-                    f" kernel {window.kernel}",
-                    field="padding",
+                    f"padding {widest} exceeds half the kernel {window.kernel}", field="padding"
                 )
         return shape, windows, windowed_output(shape, shape.channels, windows)
 

@@ -98,43 +98,43 @@ class Upsample(Layer):
             )
         if self.mode == "nearest" and self.align_corners:
             raise ConvCalcError("align_corners needs an interpolating mode", field="align_corners")
+        factors = self._factors(shape)
         if self.size is not None:
             sizes = per_dim(self.size, dims, "size")
             out = sized(shape.channels, sizes, shape, "size")
-            if not dimension.is_known(*shape.spatial):
-                return self._formula_result(shape, out)
-            ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
         else:
-            factors = self._factors(shape)
             sizes = tuple(map(dimension.scaled_size, shape.spatial, factors))
             out = sized(shape.channels, sizes, shape, "scale_factor")
-            if not dimension.is_known(*shape.spatial):
-                return self._formula_result(shape, out)
-            # PyTorch maps output to input with the float 1.0 / scale_factor; kept exactly.
-            ratios = [Fraction(1.0 / factor) for factor in factors]
+        if not dimension.is_known(*shape.spatial):
+            return self._formula_result(shape, out, factors)
+        if self.size is not None:
+            ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
+        else:
+            ratios = self._factor_ratios(factors)
         ratios = self._source_steps(shape, out, ratios)
         return Result(out, self._cost(shape, out, ratios), self._steps(ratios))
 
-    def _formula_result(self, shape: Shape, out: Shape) -> Result:
-        """The result for formula sizes: FLOPs when the dims blended are certain, the field
-        when it does not depend on the size, connections once the sizes are set."""
+    @staticmethod
+    def _factor_ratios(factors: tuple[float, ...]) -> list[Fraction]:
+        """Input positions per output step: PyTorch maps output to input with the float
+        1.0 / scale_factor, kept exactly."""
+        return [Fraction(1.0 / factor) for factor in factors]
+
+    def _formula_result(self, shape: Shape, out: Shape, factors: tuple) -> Result:
+        """The result for formula sizes: FLOPs as a formula (a dim is blended or copied
+        depending on the size), the field when no dim's treatment depends on the size,
+        connections once the sizes are set."""
         from convcalc import symbolic
 
-        flops = 0
-        if self.mode != "nearest":
-            blended = 0
-            factors = self._factors(shape)
-            for size, out_size, factor in zip(shape.spatial, out.spatial, factors, strict=True):
-                blended += self._blends(size, out_size, factor, len(shape.spatial))
-            flops = self._flops_per_value(blended) * out.numel
-        steps = None
-        if self.size is None and not self.align_corners:
-            factors = self._factors(shape)
-            ratios = [Fraction(1.0 / factor) for factor in factors]
-            if not copies_kept_size(self.mode, len(shape.spatial)) or all(f != 1 for f in factors):
-                steps = self._steps(ratios)
-        if steps is None:
-            steps = (None,) * len(shape.spatial)
+        rank = len(shape.spatial)
+        blends = [
+            self._blends(size, out_size, factor, rank)
+            for size, out_size, factor in zip(shape.spatial, out.spatial, factors, strict=True)
+        ]
+        flops = 0 if self.mode == "nearest" else self._flops_per_value(sum(blends)) * out.numel
+        steps: tuple = (None,) * rank
+        if self.size is None and not self.align_corners and all(b == 1 for b in blends):
+            steps = self._steps(self._factor_ratios(factors))
         return Result(out, Cost(flops=flops, connections=symbolic.unknown()), steps)
 
     def _source_steps(
@@ -232,8 +232,8 @@ class Upsample(Layer):
         is kept), or a formula that is one or the other depending on the size."""
         if not copies_kept_size(self.mode, rank):
             return 1
-        if factor is not None and (factor >= 2 or factor <= 0.5):
-            return 1  # floor(n*f) >= 2n or <= n/2: never n for n >= 1
+        if factor is not None and (factor >= 2 or factor < 1):
+            return 1  # floor(n*f) >= 2n, or < n: never n for n >= 1
         kept = dimension.compare(out_size, "==", size)
         if isinstance(kept, bool):
             return 0 if kept else 1
