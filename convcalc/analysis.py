@@ -230,7 +230,13 @@ def analyze(
 def _total(figures) -> object:
     """The sum of the layers' figures; None when one is known only once sizes are set."""
     figures = list(figures)
-    return None if None in figures else sum(figures)
+    if None in figures:
+        return None
+    if all(isinstance(figure, int) for figure in figures):
+        return sum(figures)
+    from convcalc import symbolic  # formulas: one sum, not one per layer
+
+    return symbolic.total(figures)
 
 
 def _with_symbols(shape: Shape) -> Shape:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
 # it bounds the per-position loops of interpolation and adaptive pooling.
 MAX_SPATIAL = 2**20
-# The most terms a formula may be built from, one per window (adaptive pooling).
-MAX_FORMULA_TERMS = 256
 
 
 def is_known(*values) -> bool:
@@ -66,6 +64,13 @@ def compare(left, relation: str, right):
     if is_known(left, right):
         return _COMPARISONS[relation](left, right)
     return _symbolic().relation(left, relation, right)
+
+
+def check_formulas(sizes: tuple, field: str) -> None:
+    """Refuse a formula size too large to work with (see symbolic.check_size)."""
+    for size in sizes:
+        if not isinstance(size, int):
+            _symbolic().check_size(size, field)
 
 
 def violated(condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
@@ -260,18 +265,39 @@ def adaptive_taps(size: int, out: int) -> tuple[int, int]:
     i*I mod O exceeds O - I mod O; residues i*I mod O reach O - gcd(I, O), so some window is
     one longer exactly when I mod O > gcd(I, O).
 
-    For a formula size the total is the sum of the O window lengths (unknown past
-    MAX_FORMULA_TERMS of them), and the widest None.
+    For a formula size the total is I + O - gcd(I, O) (each of the O - 1 inner window
+    boundaries that is not a whole position is read twice, and i*I/O is whole for gcd(I, O)
+    - 1 of them), with gcd(I, O) = sum over the divisors d of O of phi(d) * [d divides I],
+    and the widest window None.
     """
     if not is_known(size):
-        if out > MAX_FORMULA_TERMS:
-            return _symbolic().unknown(), None
-        total = sum(ceil_div((i + 1) * size, out) - floor_div(i * size, out) for i in range(out))
-        return total, None
+        return size + out - _gcd_with(size, out), None
     total = floor_sum(out, out, size, size + out - 1) - floor_sum(out, out, size, 0)
     remainder = size % out
     widest = ceil_div(size, out) + (1 if remainder > math.gcd(size, out) else 0)
     return total, widest
+
+
+def _gcd_with(size, number: int):
+    """gcd(size, number) for a formula size: the sum of Euler's phi(d) over the divisors d
+    of number that divide size ([d | n] = 1 + floor(n/d) - ceil(n/d))."""
+    divisors = [d for d in range(1, math.isqrt(number) + 1) if number % d == 0]
+    divisors += [number // d for d in divisors if d * d != number]
+    return sum(_totient(d) * (1 + floor_div(size, d) - ceil_div(size, d)) for d in sorted(divisors))
+
+
+def _totient(number: int) -> int:
+    """Euler's phi: the integers in [1, number] coprime to it."""
+    count, rest, factor = number, number, 2
+    while factor * factor <= rest:
+        if rest % factor == 0:
+            while rest % factor == 0:
+                rest //= factor
+            count -= count // factor
+        factor += 1
+    if rest > 1:
+        count -= count // rest
+    return count
 
 
 def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:

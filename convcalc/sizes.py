@@ -58,12 +58,17 @@ class SizeScan:
         }
 
 
-def conditions_on(report: Report, name: str, exact: bool) -> list[tuple[str, object]]:
-    """(layer name, relation) of every distinct condition involving symbol `name`."""
+def conditions_on(
+    report: Report, name: str, exact: bool, equalities_only: bool = False
+) -> list[tuple[str, object]]:
+    """(layer name, relation) of every distinct condition involving symbol `name` (only
+    the equalities, which fix remainders, with `equalities_only`)."""
     axes = {axis for axis, size in enumerate(report.input[1:]) if str(size) == name}
     found: dict[object, str] = {}
     for row, condition in report.conditions:
         if condition.kind == "exact" and not exact:
+            continue
+        if equalities_only and not isinstance(condition.relation, symbolic.sympy.Eq):
             continue
         # A condition in no symbol failed at a size given as a number: it holds for no
         # size of the symbols of its axis (of any, if it has none).
@@ -92,6 +97,7 @@ def scan(
     stated: SizeRule | None = None,
     values: dict[str, int] | None = None,
     rule_limit: int = RULE_SCAN,
+    equalities_only: bool = False,
 ) -> SizeScan:
     """The sizes in [low, high] for symbol `name` that satisfy every condition, and the
     rule read off the sizes up to `rule_limit` or two periods past the least valid one."""
@@ -101,7 +107,7 @@ def scan(
         raise ConvCalcError(
             f"{name!r} is not a symbol of the input (symbols: {known})", field="--dim"
         )
-    conditions = conditions_on(report, name, exact)
+    conditions = conditions_on(report, name, exact, equalities_only)
     for layer, relation in conditions:
         unset = sorted(
             symbol.name for symbol in relation.free_symbols if symbol.name not in (name, *values)
@@ -246,7 +252,11 @@ def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
     assumptions = []
     for name in report.symbols:
         try:
-            result = scan(report, name, 1, 1, stated=stated.get(name), rule_limit=1024)
+            # Sizes at least 1 and other bounds only move the least size: the remainders
+            # come from the equalities (skips that must line up) and the stated rule.
+            result = scan(
+                report, name, 1, 1, stated=stated.get(name), rule_limit=1024, equalities_only=True
+            )
         except ConvCalcError:  # tied to another symbol
             continue
         if result.rule is not None and len(result.residues) == 1 and result.period > 1:

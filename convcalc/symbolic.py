@@ -71,6 +71,8 @@ def floor_div(value, divisor: int):
     Concrete Mathematics, eq. 3.11), and keeps stacked pools readable: floor(H/4), not
     floor(floor(H/2)/2).
     """
+    if divisor == 1 and value.is_integer:  # a size: nothing to round (sympy's floor is slow)
+        return value
     inside = _rounded_inside(value, sympy.floor)
     if inside is not None:
         return sympy.floor((inside[0] + inside[1]) / divisor)
@@ -79,10 +81,39 @@ def floor_div(value, divisor: int):
 
 def ceil_div(value, divisor: int):
     """ceiling(value / divisor), folding nested ceilings like floor_div."""
+    if divisor == 1 and value.is_integer:
+        return value
     inside = _rounded_inside(value, sympy.ceiling)
     if inside is not None:
         return sympy.ceiling((inside[0] + inside[1]) / divisor)
     return sympy.ceiling(sympy.Rational(1, divisor) * value)
+
+
+# The most nodes a size formula may have, written out: stacked windows that each read
+# their input size twice (ceil_mode pools) double it per layer.
+MAX_FORMULA_NODES = 1000
+
+
+def check_size(value, field: str) -> None:
+    """Refuse a size formula too large to print or evaluate in reasonable time."""
+    written: dict = {}  # node -> its size written out, over the shared subformulas
+
+    def size_of(node) -> int:
+        if node not in written:
+            written[node] = 1 + sum(size_of(arg) for arg in node.args)
+        return written[node]
+
+    if size_of(value) > MAX_FORMULA_NODES:
+        raise ConvCalcError(
+            f"its output size's formula grows past {MAX_FORMULA_NODES} terms; give the"
+            " input sizes as numbers (--set) to analyze it",
+            field=field,
+        )
+
+
+def total(figures: list):
+    """The sum of many formulas, built at once (adding one at a time is quadratic)."""
+    return sympy.Add(*figures)
 
 
 def maximum(first, second):
@@ -96,11 +127,12 @@ def minimum(first, second):
 
 
 def relation(left, operator: str, right):
-    """The condition `left operator right`: sympy's true or false when sympy can decide it,
-    else the relation as written."""
-    decided = sympy.Rel(left, right, operator)
-    if decided is sympy.true or decided is sympy.false:
-        return decided
+    """The condition `left operator right`: sympy's true or false when the two differ by
+    a number, else the relation as written (asking sympy to decide more is slow: it queries
+    the assumptions of every floor)."""
+    difference = left - right
+    if isinstance(difference, int) or difference.is_Number:
+        return sympy.true if sympy.Rel(difference, 0, operator) else sympy.false
     return sympy.Rel(left, right, operator, evaluate=False)
 
 

@@ -317,6 +317,7 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
 def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
     """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
     out = Shape(channels, tuple(sizes))
+    dimension.check_formulas(sizes, field_name)
     if any(dimension.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes):
         raise ConvCalcError(f"output {out} below size 1 for input {source}", field=field_name)
     if any(
