@@ -78,14 +78,6 @@ class Report:
     formulas: Report | None = None
 
     @property
-    def facts(self) -> list[str]:
-        """The sizes set and the assumptions made, for a title."""
-        facts = [f"{name}={size}" for name, size in self.sizes_set]
-        if self.assumptions:
-            facts.append(f"assuming {' and '.join(self.assumptions)}")
-        return facts
-
-    @property
     def conditions(self) -> list[tuple[Row, object]]:
         """(row, condition) for every condition the layers put on the input sizes."""
         return [(row, condition) for row in self.layers for condition in row.conditions]

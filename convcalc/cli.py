@@ -82,14 +82,14 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
         raise ConvCalcError(error.message, field="--input") from None
 
 
-SIZE_SETTING = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,31})=([0-9]{1,9})")
-
-
 def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
     """['H=224', 'W=320'] -> {'H': 224, 'W': 320}."""
+    from convcalc.spec import SYMBOL_PATTERN
+
+    setting = re.compile(rf"({SYMBOL_PATTERN})=([0-9]{{1,9}})")
     sizes: dict[str, int] = {}
     for text in texts or []:
-        match = SIZE_SETTING.fullmatch(text.strip())
+        match = setting.fullmatch(text.strip())
         if not match:
             raise ConvCalcError(f"{text!r} is not NAME=SIZE, e.g. H=224", field="--set")
         name, size = match[1], int(match[2])

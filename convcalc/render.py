@@ -216,7 +216,10 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
 def title(report: Report) -> str:
     """'ResNet-50: input 3x224x224, batch 1, float32', and the sizes set or assumed."""
     shape = "x".join(map(str, report.input))
-    extra = "".join(f", {fact}" for fact in report.facts)
+    facts = [f"{name}={size}" for name, size in report.sizes_set]
+    if report.assumptions:
+        facts.append(f"assuming {' and '.join(report.assumptions)}")
+    extra = "".join(f", {fact}" for fact in facts)
     return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
 
 
@@ -1202,12 +1205,9 @@ def compact_sizes(sizes: list[int]) -> str:
     steps = {second - first for first, second in zip(sizes, sizes[1:], strict=False)}
     if len(sizes) > 6 and len(steps) == 1 and steps != {1}:
         return f"{sizes[0]}, {sizes[1]}, {sizes[2]}, ..., {sizes[-1]} (every {steps.pop()})"
-    runs: list[list[int]] = []
-    for size in sizes:
-        if runs and size == runs[-1][1] + 1:
-            runs[-1][1] = size
-        else:
-            runs.append([size, size])
+    from convcalc.sizes import consecutive_runs  # loaded already by `convcalc sizes`
+
+    runs = consecutive_runs(sizes)
     texts = [str(low) if low == high else f"{low}-{high}" for low, high in runs]
     if len(texts) > RUNS_SHOWN:  # the JSON format lists them all
         return f"{', '.join(texts[: RUNS_SHOWN - 1])}, ..., {texts[-1]} ({len(runs)} runs)"

@@ -230,14 +230,20 @@ def _rule(
     return least, most, period, residues, f"{name} must {' and '.join(clauses)}"
 
 
+def consecutive_runs(numbers: list[int] | tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted numbers as (first, last) runs of consecutive ones: [1, 2, 3, 7] -> (1, 3), (7, 7)."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return [(first, last) for first, last in runs]
+
+
 def _residue_text(residues: tuple[int, ...]) -> str:
     """'3', '0 to 7', '0 or 193 to 223', '0, 5 or 9'."""
-    runs: list[list[int]] = []
-    for residue in residues:
-        if runs and residue == runs[-1][1] + 1:
-            runs[-1][1] = residue
-        else:
-            runs.append([residue, residue])
+    runs = consecutive_runs(residues)
     texts = [str(low) if low == high else f"{low} to {high}" for low, high in runs]
     return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" or {texts[-1]}"
 

@@ -39,7 +39,8 @@ INPUT = "input"  # the network input, as named in `inputs`
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
 # A symbolic input size: `input: [3, H, W]`. A null size gets the name of its axis.
-SYMBOL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+SYMBOL_PATTERN = "[A-Za-z][A-Za-z0-9_]{0,31}"
+SYMBOL = re.compile(SYMBOL_PATTERN)
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 CONSTRAINT_KEYS = ("multiple_of", "min", "max")
 
@@ -196,7 +197,7 @@ def parse_input(value: Any) -> Shape:
             spatial.append(name)
             named.add(name)
         elif isinstance(size, str):
-            if not SYMBOL.match(size):
+            if not SYMBOL.fullmatch(size):
                 raise ConvCalcError(
                     f"size {size!r} is neither a whole number nor a symbol name (a letter, then"
                     " letters, digits or _; at most 32)",

@@ -12,6 +12,7 @@ import math
 from contextvars import ContextVar
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 try:
     import sympy
@@ -170,7 +171,7 @@ class Condition:
 
     relation: object  # a sympy relational in the symbols (false: fails at every size)
     field: str
-    kind: str = "valid"
+    kind: Literal["valid", "exact"] = "valid"
     axis: int | None = None  # for a failure at a number size: the spatial dim it is in
 
     @property

@@ -17,7 +17,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-import sympy
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +28,8 @@ from convcalc.cli import app
 from convcalc.errors import ConvCalcError
 from convcalc.sizes import scan
 from convcalc.spec import build, load_path, load_text, set_sizes
+
+sympy = pytest.importorskip("sympy")  # the `symbolic` extra, which CI installs
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
