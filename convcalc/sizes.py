@@ -324,6 +324,11 @@ def scan_path(
     try:
         report = analyze(set_sizes(network, values) if values else network)
         if not report.symbols:
+            if network.symbols:
+                raise ConvCalcError(
+                    "gives every symbol a size: leave the one to scan unset",
+                    field="--set",
+                )
             raise ConvCalcError(
                 "its sizes are all numbers: write the sizes to scan as symbols,"
                 " e.g. input: [3, H, W]",

@@ -317,13 +317,21 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
 def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
     """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
     out = Shape(channels, tuple(sizes))
-    dimension.check_formulas(sizes, field_name)
-    if any(dimension.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes):
+    if dimension.is_known(*sizes):  # the common case, kept quick
+        too_small = min(sizes) < 1
+        too_large = max(sizes) > dimension.MAX_SPATIAL
+    else:
+        dimension.check_formulas(sizes, field_name)
+        too_small = any(
+            dimension.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes
+        )
+        too_large = not too_small and any(
+            dimension.violated(dimension.compare(size, "<=", dimension.MAX_SPATIAL), field_name)
+            for size in sizes
+        )
+    if too_small:
         raise ConvCalcError(f"output {out} below size 1 for input {source}", field=field_name)
-    if any(
-        dimension.violated(dimension.compare(size, "<=", dimension.MAX_SPATIAL), field_name)
-        for size in sizes
-    ):
+    if too_large:
         raise ConvCalcError(
             f"output {out} exceeds {dimension.MAX_SPATIAL} in a spatial dim", field=field_name
         )
