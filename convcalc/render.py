@@ -1235,5 +1235,14 @@ def sizes_text(report: Report, scans: list) -> str:
 
 def render_sizes_json(scans: list) -> str:
     """{"dim", "sizes", "rule", ...} for one symbol; a list of them for several."""
-    data = [scan.as_json() for scan in scans]
+    data = [
+        {
+            "dim": scan.dim,
+            "range": [scan.low, scan.high],
+            "exact": scan.exact,
+            "sizes": scan.sizes,
+            "rule": scan.rule,
+        }
+        for scan in scans
+    ]
     return json.dumps(data[0] if len(data) == 1 else data, indent=2)

@@ -7,9 +7,10 @@ are evaluated exactly at each candidate size.
 
 Every size in them is built from floor/ceiling divisions by strides, so whether a condition
 holds repeats with a period dividing the lcm of those divisors once the sizes are large
-enough for every layer. The rule is read off a scan of two such periods past the scanned
-range: the least size, the residues modulo the period, and the largest size if the valid
-sizes stop.
+enough for every layer. The rule is read off the sizes from 1 to the top of the range (at
+most RULE_SCAN) and two periods past the least valid one: the least size, the residues
+modulo the shortest period, and the largest size if the valid sizes stop (an output bound
+further up is found by bisection).
 """
 
 from __future__ import annotations
@@ -46,16 +47,6 @@ class SizeScan:
     rule: str | None  # None when the valid sizes follow no rule of this form
     # Where each excluded size in the range first fails: size -> (layer, condition text).
     reasons: dict[int, tuple[str, str]] = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        """{"dim", "sizes", "rule"} and the range and mode scanned."""
-        return {
-            "dim": self.dim,
-            "range": [self.low, self.high],
-            "exact": self.exact,
-            "sizes": self.sizes,
-            "rule": self.rule,
-        }
 
 
 def conditions_on(
