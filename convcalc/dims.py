@@ -187,10 +187,10 @@ class Window:
         the input or the left padding, otherwise it is dropped.
         """
         span = self.padded(size) - self.extent
-        if self.same and not is_known(size):
+        if self.same:
             # 'same' padding makes the output ceil(n / s), with or without ceil_mode (the
             # padded span is then a multiple of s, or short of one by less than s); said
-            # so directly, rather than through the padding's max(), for a formula size.
+            # so directly, which keeps a formula size free of the padding's max().
             return ceil_div(size, self.stride)
         if not self.ceil_mode:
             return floor_div(span, self.stride) + 1
