@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from convcalc.errors import ConvCalcError
+from convcalc.text import shown
 
 if TYPE_CHECKING:
     from convcalc.analysis import Report, Row
@@ -103,24 +104,26 @@ def merge(spec_budget: Budget | None, flags: Budget) -> Budget:
 def parse_quantity(value: Any, units: Mapping[str, int] = SI_PREFIXES) -> int:
     """25600000, '25.6M', '4.1G', '100MB' or '1.5GiB' (with byte units) -> an exact int >= 0."""
     if isinstance(value, bool):
-        raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+        raise ConvCalcError(f"a number such as {_examples(units)}, got {shown(value)}")
     if isinstance(value, int):
         amount, text = Fraction(value), str(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+            raise ConvCalcError(f"a number such as {_examples(units)}, got {shown(value)}")
         # JSON and YAML floats (2.56e+7): their shortest repr is the number the user wrote.
         amount, text = Fraction(Decimal(repr(value))), repr(value)
     elif isinstance(value, str):
         text = value.strip()
         found = _QUANTITY.fullmatch(text)
         if not found:
-            raise ConvCalcError(f"{value!r} is not a number such as {_examples(units)}")
+            raise ConvCalcError(f"{shown(value)} is not a number such as {_examples(units)}")
         if found["unit"] in BYTE_UNITS and found["unit"] not in units:
-            raise ConvCalcError(f"{value!r}: byte units are for the byte budgets, this is a count")
+            raise ConvCalcError(
+                f"{shown(value)}: byte units are for the byte budgets, this is a count"
+            )
         if found["unit"] not in units:
             raise ConvCalcError(
-                f"unknown unit {found['unit']!r} in {value!r}"
+                f"unknown unit {shown(found['unit'])} in {shown(value)}"
                 f" (known: {', '.join(unit for unit in units if unit)})"
             )
         amount = (
@@ -129,7 +132,7 @@ def parse_quantity(value: Any, units: Mapping[str, int] = SI_PREFIXES) -> int:
             * units[found["unit"]]
         )
     else:
-        raise ConvCalcError(f"a number such as {_examples(units)}, got {value!r}")
+        raise ConvCalcError(f"a number such as {_examples(units)}, got {shown(value)}")
     if amount < 0:
         raise ConvCalcError(f"a limit of 0 or more, got {text}")
     if amount.denominator != 1:
@@ -146,7 +149,7 @@ def parse_percent(value: Any) -> Fraction:
     """'5%' or '2.5%' -> the exact fraction (1/20, 1/40)."""
     found = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
     if not found:
-        raise ConvCalcError(f"a percentage such as 5% or 2.5%, got {value!r}")
+        raise ConvCalcError(f"a percentage such as 5% or 2.5%, got {shown(value)}")
     return Fraction(Decimal(found["number"])) / 100
 
 
@@ -157,18 +160,18 @@ def parse_growth(value: Any) -> dict[str, Fraction]:
         for item in value.split(","):
             metric, equals, limit = item.partition("=")
             if not equals:
-                raise ConvCalcError(f"{item.strip()!r} is not METRIC=PERCENT, as in params=5%")
+                raise ConvCalcError(f"{shown(item.strip())} is not METRIC=PERCENT, as in params=5%")
             pairs.append((metric.strip(), limit))
     elif isinstance(value, dict) and value:
         pairs = list(value.items())
     else:
         raise ConvCalcError(
-            f"a mapping of metric to percentage, as in {{params: 5%}}, got {value!r}"
+            f"a mapping of metric to percentage, as in {{params: 5%}}, got {shown(value)}"
         )
     growth = {}
     for metric, limit in pairs:
         if metric not in METRICS:
-            raise ConvCalcError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+            raise ConvCalcError(f"unknown metric {shown(metric)} (known: {', '.join(METRICS)})")
         try:
             growth[metric] = parse_percent(limit)
         except ConvCalcError as error:
@@ -182,15 +185,15 @@ def parse_field_limit(value: Any) -> FieldLimit:
         size, at_sign, at = value.strip().partition("@")
         if not _SIZES.fullmatch(size) or (at_sign and not at):
             raise ConvCalcError(
-                f"{value!r} is not SIZE[xSIZE...][@LAYER], as in 200 or 96x96@conv5"
+                f"{shown(value)} is not SIZE[xSIZE...][@LAYER], as in 200 or 96x96@conv5"
             )
         return FieldLimit(_field_sizes(_split_sizes(size), value), at or None)
     if isinstance(value, dict):
         if set(value) - {"size", "at"} or "size" not in value:
-            raise ConvCalcError(f"{{size: ..., at: LAYER}} (at is optional), got {value!r}")
+            raise ConvCalcError(f"{{size: ..., at: LAYER}} (at is optional), got {shown(value)}")
         at = value.get("at")
         if at is not None and (not isinstance(at, str) or not at):
-            raise ConvCalcError(f"at: a layer name, got {at!r}")
+            raise ConvCalcError(f"at: a layer name, got {shown(at)}")
         return FieldLimit(_field_sizes(value["size"], value["size"]), at)
     return FieldLimit(_field_sizes(value, value))
 
@@ -199,10 +202,10 @@ def parse_shape(value: Any) -> tuple[int, ...]:
     """[1000] or [64, 7, 7] (spec); '1000', '64x7x7' (flag): channels first, no batch."""
     if isinstance(value, str):
         if not _SIZES.fullmatch(value.strip()):
-            raise ConvCalcError(f"{value!r} is not C[xH[xW[xD]]], as in 1000 or 64x7x7")
+            raise ConvCalcError(f"{shown(value)} is not C[xH[xW[xD]]], as in 1000 or 64x7x7")
         value = _split_sizes(value.strip())
     if not isinstance(value, list) or not 1 <= len(value) <= 4:
-        raise ConvCalcError(f"[channels, *spatial] as in [1000], got {value!r}")
+        raise ConvCalcError(f"[channels, *spatial] as in [1000], got {shown(value)}")
     return tuple(_positive(size, value) for size in value)
 
 
@@ -214,13 +217,13 @@ def _field_sizes(value: Any, given: Any) -> tuple[int, ...]:
     """One size for every spatial dim, or one per dim."""
     sizes = value if isinstance(value, list) else [value]
     if not 1 <= len(sizes) <= 3:
-        raise ConvCalcError(f"one size, or one per spatial dim (up to 3), got {given!r}")
+        raise ConvCalcError(f"one size, or one per spatial dim (up to 3), got {shown(given)}")
     return tuple(_positive(size, given) for size in sizes)
 
 
 def _positive(size: Any, given: Any) -> int:
     if type(size) is not int or size < 1:
-        raise ConvCalcError(f"sizes are whole numbers of 1 or more, got {given!r}")
+        raise ConvCalcError(f"sizes are whole numbers of 1 or more, got {shown(given)}")
     return size
 
 
@@ -254,7 +257,9 @@ def parse_budget(raw: Any) -> Budget:
         line = key_lines.get(key)
         try:
             if key not in ENTRY_PARSERS:
-                raise ConvCalcError(f"unknown budget {key!r} (known: {', '.join(ENTRY_PARSERS)})")
+                raise ConvCalcError(
+                    f"unknown budget {shown(key)} (known: {', '.join(ENTRY_PARSERS)})"
+                )
             values[key] = ENTRY_PARSERS[key](value)
         except ConvCalcError as error:
             raise error.add_context(field=f"budget.{key}", line=line) from None
@@ -417,7 +422,7 @@ def _receptive_field(
         dims = len(row.receptive_field)
         if len(limit.size) not in (1, dims):
             raise ConvCalcError(
-                f"{len(limit.size)} sizes for the {dims}-d field of {row.name!r}"
+                f"{len(limit.size)} sizes for the {dims}-d field of {shown(row.name)}"
                 f" (give one size or {dims})"
             )
     except ConvCalcError as error:
@@ -453,9 +458,9 @@ def _field_row(report: Report, at: str | None) -> Row:
     for row in reversed(report.layers):
         if row.name == at or row.name.startswith(f"{at}."):
             if not row.receptive_field:
-                raise ConvCalcError(f"layer {at!r} has no receptive field (no spatial dims)")
+                raise ConvCalcError(f"layer {shown(at)} has no receptive field (no spatial dims)")
             return row
-    raise ConvCalcError(f"at: no layer {at!r}")
+    raise ConvCalcError(f"at: no layer {shown(at)}")
 
 
 def _outcome(

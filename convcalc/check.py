@@ -17,6 +17,7 @@ from convcalc.budget import Budget, Outcome, evaluate, merge
 from convcalc.compare import LayerChange, layer_diff
 from convcalc.errors import ConvCalcError
 from convcalc.spec import load_path, require_numbers
+from convcalc.text import shown
 
 NUMBERS = "give them numbers in the spec"  # how to make a symbolic spec checkable
 
@@ -138,7 +139,7 @@ def expand(patterns: list[str]) -> tuple[list[str], list[ConvCalcError]]:
         else:
             found = sorted(glob.glob(pattern, recursive=True))
             if not found:
-                errors.append(ConvCalcError(f"no file matches {pattern!r}"))
+                errors.append(ConvCalcError(f"no file matches {shown(pattern)}"))
         paths.extend(path for path in found if path not in paths)
     return paths, errors
 

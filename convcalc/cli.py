@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from convcalc import __version__
 from convcalc.errors import ConvCalcError
+from convcalc.text import cut, printable, shown
 
 EXIT_INVALID = 2
 DIGITS = re.compile(r"[0-9]{1,9}")
@@ -36,7 +37,8 @@ class OneLineErrors(TyperGroup):
             # Click's usage exceptions (vendored by recent Typer) all carry these two.
             if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
                 raise
-            typer.echo(f"error: {error.format_message()}", err=True)
+            # The message may quote the value given: made printable and cut, as a spec's are.
+            typer.echo(f"error: {printable(cut(error.format_message(), 200))}", err=True)
             result = EXIT_INVALID
         if not standalone_mode:
             return result
@@ -61,7 +63,7 @@ def check_format(output_format: str, known: tuple[str, ...]) -> None:
     """Refuse a --format the command does not write."""
     if output_format not in known:
         raise ConvCalcError(
-            f"unknown format {output_format!r} (known: {', '.join(known)})", field="--format"
+            f"unknown format {shown(output_format)} (known: {', '.join(known)})", field="--format"
         )
 
 
@@ -74,7 +76,7 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     parts = text.lower().replace(",", "x").split("x")
     if not 2 <= len(parts) <= 4 or not all(DIGITS.fullmatch(part) and int(part) for part in parts):
         raise ConvCalcError(
-            f"{text!r} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224", field="--input"
+            f"{shown(text)} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224", field="--input"
         )
     try:  # the limits a spec's own `input:` has
         return parse_input([int(part) for part in parts]).as_tuple()
@@ -91,7 +93,7 @@ def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
     for text in texts or []:
         match = setting.fullmatch(text.strip())
         if not match:
-            raise ConvCalcError(f"{text!r} is not NAME=SIZE, e.g. H=224", field="--set")
+            raise ConvCalcError(f"{shown(text)} is not NAME=SIZE, e.g. H=224", field="--set")
         name, size = match[1], int(match[2])
         if name in sizes:
             raise ConvCalcError(f"{name} is set twice", field="--set")

@@ -23,6 +23,7 @@ from convcalc import notation
 from convcalc.analysis import Report, Row, analyze
 from convcalc.errors import ConvCalcError
 from convcalc.spec import build, load_path, require_numbers
+from convcalc.text import shown
 
 SEPARATOR = "vs"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -146,7 +147,7 @@ def compare(
         return compare_specs(texts[0], texts[1])
     dims = dims or Stacking.dims
     if padding is not None and padding not in PADDINGS:
-        raise ConvCalcError(f"valid or same, got {padding!r}", field="--padding")
+        raise ConvCalcError(f"valid or same, got {shown(padding)}", field="--padding")
     if padding is not None and size is None:
         # Per-position MACs are the large-input limit, where padding makes no difference.
         raise ConvCalcError("only with --size", field="--padding")
@@ -198,7 +199,7 @@ def compare_stacks(texts: list[str], stacking: Stacking) -> Comparison:
         try:
             reports.append(analyze(build(stack_spec(terms, stacking, text))))
         except ConvCalcError as error:
-            raise ConvCalcError(f"{text!r}: {error}") from None
+            raise ConvCalcError(f"{shown(text)}: {error}") from None
     candidates = _candidates(texts, reports, stacking.size is None, stacks=True)
     return Comparison(candidates, stacking.size is None, cheapest(candidates))
 

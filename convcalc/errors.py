@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from convcalc.text import cut, printable
+
 
 class ConvCalcError(Exception):
-    """A mistake in a spec or a call: reported in one line, exit code 2, no traceback."""
+    """A mistake in a spec or a call: reported in one line, exit code 2, no traceback.
+
+    The line is spec text made printable: a name holding a newline cannot start a line of
+    its own (in CI logs, a GitHub workflow command).
+    """
+
+    multiline = False  # True for a message laid out on several lines on purpose
 
     def __init__(
         self,
@@ -50,8 +58,11 @@ class ConvCalcError(Exception):
             if self.layer_index is not None:
                 label += f" {self.layer_index}"
             if self.layer_name:
-                label += f" ({self.layer_name})"
+                label += f" ({cut(self.layer_name)})"
             where.append(label)
         if self.field:
             where.append(self.field)
-        return ": ".join([*where, self.message])
+        line = ": ".join([*where, self.message])
+        if self.multiline:
+            return "\n".join(printable(part) for part in line.split("\n"))
+        return printable(line)

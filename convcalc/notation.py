@@ -44,6 +44,8 @@ class Term:
 class NotationError(ConvCalcError):
     """A mistake in an expression, with the 1-based column of the offending character."""
 
+    multiline = True  # the expression and a caret under the offending character
+
     def __init__(self, text: str, column: int, problem: str) -> None:
         self.text = text
         self.column = column

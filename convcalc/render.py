@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from convcalc.analysis import Report, Row
 from convcalc.errors import ConvCalcError
+from convcalc.text import shown
 
 if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machinery
     from convcalc.budget import Outcome
@@ -183,7 +184,7 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     for key in keys:
         if key not in COLUMNS:
             raise ConvCalcError(
-                f"unknown column {key!r} (known: {', '.join(COLUMNS)})", field="--columns"
+                f"unknown column {shown(key)} (known: {', '.join(COLUMNS)})", field="--columns"
             )
     return keys
 

@@ -25,6 +25,7 @@ from convcalc.analysis import Report, analyze, map_figures
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.spec import SizeRule, load_path, set_sizes
+from convcalc.text import shown
 
 FEW_SIZES = 8  # finitely many valid sizes up to this many are listed in the rule
 # The rule is read off sizes up to this (and two periods past the least valid size).
@@ -96,7 +97,7 @@ def scan(
     if name not in report.symbols:
         known = ", ".join(report.symbols)
         raise ConvCalcError(
-            f"{name!r} is not a symbol of the input (symbols: {known})", field="--dim"
+            f"{shown(name)} is not a symbol of the input (symbols: {known})", field="--dim"
         )
     conditions = conditions_on(report, name, exact, equalities_only)
     for layer, relation in conditions:
@@ -292,12 +293,14 @@ def parse_range(text: str) -> tuple[int, int]:
     """'32..1024' -> (32, 1024)."""
     match = RANGE.fullmatch(text)
     if not match:
-        raise ConvCalcError(f"{text!r} is not LOW..HIGH, e.g. 32..1024", field="--range")
+        raise ConvCalcError(f"{shown(text)} is not LOW..HIGH, e.g. 32..1024", field="--range")
     low_size, high_size = int(match[1]), int(match[2])
     if not 1 <= low_size <= high_size <= MAX_SPATIAL:
-        raise ConvCalcError(f"{text!r}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field="--range")
+        raise ConvCalcError(
+            f"{shown(text)}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field="--range"
+        )
     if high_size - low_size >= MAX_SCAN:
-        raise ConvCalcError(f"{text!r} spans more than {MAX_SCAN} sizes", field="--range")
+        raise ConvCalcError(f"{shown(text)} spans more than {MAX_SCAN} sizes", field="--range")
     return low_size, high_size
 
 

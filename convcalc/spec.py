@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.layers import LAYER_TYPES
 from convcalc.layers.base import Layer, Shape
+from convcalc.text import cut, shown
 
 if TYPE_CHECKING:
     from convcalc.budget import Budget
@@ -30,6 +33,10 @@ MAX_FILE_BYTES = 10 * 2**20
 MAX_LAYERS = 20_000
 MAX_SIZE = 2**31  # any one count a spec states
 MAX_NODES = 1_000_000  # values in a parsed spec, YAML aliases expanded
+MAX_DEPTH = 64  # lists and mappings nested in one another
+MAX_BLOCK_DEPTH = 32  # blocks using blocks
+MAX_DIGITS = 100  # digits of one integer (Python refuses to read more than 4,300)
+TOO_DEEP = f"lists and mappings nested more than {MAX_DEPTH} deep"
 
 # Bytes per value of each dtype, for the memory figures.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -95,19 +102,35 @@ def load_path(path: str | Path) -> Network:
     """Read and validate the spec at `path` (YAML, or JSON by its .json suffix)."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ConvCalcError(f"larger than {MAX_FILE_BYTES // 2**20} MiB", file=str(path))
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConvCalcError(error.strerror or str(error), file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConvCalcError("not UTF-8 text", file=str(path)) from None
-    try:
+        text = read_text(path)
         network = load_text(text, json_format=path.suffix.lower() == ".json", name=path.stem)
     except ConvCalcError as error:
         raise error.add_context(file=str(path)) from None
     network.file = str(path)
     return network
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of the regular file at `path`, refused past MAX_FILE_BYTES.
+
+    A path may point anywhere (a symlink to /dev/zero, a FIFO): only a regular file is
+    read, and never more than the limit and one byte.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConvCalcError("not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConvCalcError(error.strerror or str(error)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConvCalcError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConvCalcError("not UTF-8 text") from None
 
 
 def load_text(text: str, json_format: bool = False, name: str = "network") -> Network:
@@ -118,21 +141,25 @@ def load_text(text: str, json_format: bool = False, name: str = "network") -> Ne
 
 
 def _check_size(document: Any) -> None:
-    """Refuse a document of more than MAX_NODES values, counting YAML aliases expanded.
+    """Refuse a document of more than MAX_NODES values, counting YAML aliases expanded, or
+    nested more than MAX_DEPTH deep.
 
     Aliases let a few lines stand for an exponential number of values ("billion laughs");
-    everything after parsing walks the expanded tree, so it is bounded here, early.
+    everything after parsing walks the expanded tree, some of it recursively, so it is
+    bounded here, early.
     """
-    pending, seen = [document], 0
+    pending, seen = [(document, 0)], 0
     while pending:
-        value = pending.pop()
+        value, depth = pending.pop()
         seen += 1
         if seen > MAX_NODES:
             raise ConvCalcError(f"more than {MAX_NODES} values (YAML aliases expanded)")
+        if depth > MAX_DEPTH:
+            raise ConvCalcError(TOO_DEEP, line=getattr(value, "line", None))
         if isinstance(value, dict):
-            pending.extend(value.values())
+            pending.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
-            pending.extend(value)
+            pending.extend((item, depth + 1) for item in value)
 
 
 def build(document: Any, default_name: str = "network") -> Network:
@@ -142,7 +169,7 @@ def build(document: Any, default_name: str = "network") -> Network:
     for key in document:
         if key not in TOP_LEVEL_KEYS:
             raise ConvCalcError(
-                f"unknown key {key!r} (known: {', '.join(TOP_LEVEL_KEYS)})", field=str(key)
+                f"unknown key {shown(key)} (known: {', '.join(TOP_LEVEL_KEYS)})", field=str(key)
             )
     for key in ("input", "layers"):
         if key not in document:
@@ -180,7 +207,8 @@ def parse_input(value: Any) -> Shape:
         raise ConvCalcError("[channels, *spatial] with up to 3 spatial dims", field="input")
     if isinstance(value[0], str) or value[0] is None:
         raise ConvCalcError(
-            f"channels must be a whole number, got {value[0]!r}; only spatial sizes may be symbols",
+            f"channels must be a whole number, got {shown(value[0])}; only spatial sizes may be"
+            " symbols",
             field="input",
         )
     channels = _positive(value[0], "input")
@@ -199,8 +227,8 @@ def parse_input(value: Any) -> Shape:
         elif isinstance(size, str):
             if not SYMBOL.fullmatch(size):
                 raise ConvCalcError(
-                    f"size {size!r} is neither a whole number nor a symbol name (a letter, then"
-                    " letters, digits or _; at most 32)",
+                    f"size {shown(size)} is neither a whole number nor a symbol name (a letter,"
+                    " then letters, digits or _; at most 32)",
                     field="input",
                 )
             spatial.append(size)
@@ -271,7 +299,7 @@ def parse_constraints(value: Any, symbols: tuple[str, ...]) -> dict[str, SizeRul
         for key in entry:
             if key not in CONSTRAINT_KEYS:
                 raise ConvCalcError(
-                    f"unknown key {key!r} (known: {', '.join(CONSTRAINT_KEYS)})",
+                    f"unknown key {shown(key)} (known: {', '.join(CONSTRAINT_KEYS)})",
                     field=f"{where}.{key}",
                 )
         rule = SizeRule(
@@ -307,10 +335,11 @@ def layer_class(type_name: Any) -> tuple[type[Layer], int | None]:
     alias = _ALIAS.match(type_name)
     if alias and alias["base"] in LAYER_TYPES and LAYER_TYPES[alias["base"]].spatial:
         return LAYER_TYPES[alias["base"]], int(alias["rank"])
-    close = difflib.get_close_matches(type_name, [*LAYER_TYPES, "block"], n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = _hint(type_name, [*LAYER_TYPES, "block"])
     known = ", ".join(sorted([*LAYER_TYPES, "block"]))
-    raise ConvCalcError(f"unknown layer type {type_name!r}{hint} (known: {known})", field="type")
+    raise ConvCalcError(
+        f"unknown layer type {shown(type_name)}{hint} (known: {known})", field="type"
+    )
 
 
 class _Expansion:
@@ -319,7 +348,7 @@ class _Expansion:
     def __init__(self, blocks: dict[str, Any]) -> None:
         self.blocks = blocks
         self.layers: list[tuple[dict, int | None]] = []
-        self.taken: set[str] = {INPUT}
+        self.taken: dict[str, int] = {INPUT: 0}  # global name -> layer index (1-based)
 
     def expand(
         self,
@@ -344,31 +373,42 @@ class _Expansion:
             try:
                 raw = _substitute(raw, args)
                 local = raw.get("name", f"{raw.get('type')}{position}")
-                if not isinstance(local, str) or not local or "." in local:
-                    raise ConvCalcError("a non-empty string without dots", field="name")
+                if not isinstance(local, str) or not local:
+                    raise ConvCalcError("a non-empty string", field="name")
                 if local in names:
-                    raise ConvCalcError(f"{local!r} names two layers", field="name")
+                    raise ConvCalcError(f"{shown(local)} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
-                sources = self._inputs(raw, names, raws, position, previous)
+                # At the top level, any layer made so far may be named in full
+                # (`stack.3.skip`, inside a repeated block), as PyTorch names modules.
+                expanded = None if prefix else self.taken
+                sources = self._inputs(raw, names, raws, position, previous, expanded)
                 if raw.get("type") == "block":
                     previous = self._block(raw, local, sources, prefix, stack, repeat)
                 else:
-                    previous = self._plain(raw, local, sources, names, prefix, repeat, line)
+                    previous = self._plain(
+                        raw, local, sources, names, expanded, prefix, repeat, line
+                    )
             except ConvCalcError as error:
-                shown = f"{prefix}{local}" if isinstance(local, str) else None
-                raise error.add_context(layer_index=index, layer_name=shown, line=line) from None
+                label = f"{prefix}{local}" if isinstance(local, str) else None
+                raise error.add_context(layer_index=index, layer_name=label, line=line) from None
             names[local] = previous
         return previous
 
     def _inputs(
-        self, raw: dict, names: dict[str, str], raws: list[Any], position: int, previous: str
+        self,
+        raw: dict,
+        names: dict[str, str],
+        raws: list[Any],
+        position: int,
+        previous: str,
+        expanded: dict[str, int] | None,
     ) -> list[str]:
         given = raw.pop("inputs", None)
         if given is None:
             return [previous]
         if not isinstance(given, list) or not given or not all(isinstance(n, str) for n in given):
             raise ConvCalcError("a non-empty list of earlier layer names", field="inputs")
-        return [_resolve(name, names, raws, position, "inputs") for name in given]
+        return [_resolve(name, names, expanded, raws, position, "inputs") for name in given]
 
     def _plain(
         self,
@@ -376,6 +416,7 @@ class _Expansion:
         local: str,
         sources: list[str],
         names: dict[str, str],
+        expanded: dict[str, int] | None,
         prefix: str,
         repeat: int,
         line: int | None,
@@ -383,7 +424,7 @@ class _Expansion:
         cls, _ = layer_class(raw.get("type"))
         for reference in cls.references:
             if isinstance(raw.get(reference), str):
-                raw[reference] = _resolve(raw[reference], names, [], 0, reference)
+                raw[reference] = _resolve(raw[reference], names, expanded, [], 0, reference)
         for copy in range(repeat):
             name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
             self._append({**raw, "name": name, "inputs": sources}, line)
@@ -408,14 +449,22 @@ class _Expansion:
         use = raw.get("use")
         if not isinstance(use, str) or use not in self.blocks:
             known = ", ".join(sorted(self.blocks)) or "none defined"
-            raise ConvCalcError(f"unknown block {use!r} (blocks: {known})", field="use")
+            raise ConvCalcError(f"unknown block {shown(use)} (blocks: {known})", field="use")
         if use in stack:
             raise ConvCalcError(f"block uses itself: {' -> '.join([*stack, use])}", field="use")
+        if len(stack) >= MAX_BLOCK_DEPTH:
+            raise ConvCalcError(
+                f"blocks nested more than {MAX_BLOCK_DEPTH} deep: {' -> '.join(stack[:3])} ->"
+                f" ... -> {stack[-1]} -> {use}",
+                field="use",
+            )
         if len(sources) != 1:
             raise ConvCalcError("a block reads exactly one input", field="inputs")
         definition = self.blocks[use]
         if not isinstance(definition, dict) or set(definition) - {"args", "layers"}:
-            raise ConvCalcError(f"block {use!r} must be a mapping of args and layers", field="use")
+            raise ConvCalcError(
+                f"block {shown(use)} must be a mapping of args and layers", field="use"
+            )
         defaults = definition.get("args") or {}
         given = raw.get("args") or {}
         if not isinstance(defaults, dict) or not isinstance(given, dict):
@@ -424,12 +473,13 @@ class _Expansion:
             if name not in defaults:
                 known = ", ".join(sorted(defaults)) or "none"
                 raise ConvCalcError(
-                    f"block {use!r} has no argument {name!r} (arguments: {known})", field="args"
+                    f"block {shown(use)} has no argument {shown(name)} (arguments: {known})",
+                    field="args",
                 )
         block_args = {**defaults, **given}
         body = _layer_list(definition.get("layers"), f"blocks.{use}.layers")
         if not body:
-            raise ConvCalcError(f"block {use!r} has no layers", field="use")
+            raise ConvCalcError(f"block {shown(use)} has no layers", field="use")
         previous = sources[0]
         for copy in range(repeat):
             inner = f"{prefix}{local}." + (f"{copy}." if repeat > 1 else "")
@@ -439,26 +489,57 @@ class _Expansion:
         return previous
 
     def _append(self, raw: dict, line: int | None) -> None:
-        if raw["name"] in self.taken:
-            raise ConvCalcError(f"{raw['name']!r} names two layers", field="name")
+        name = raw["name"]
+        if name in self.taken:
+            earlier = f"layer {self.taken[name]}" if self.taken[name] else "the network input"
+            raise ConvCalcError(
+                f"{shown(name)} names two layers: {earlier} and layer {len(self.layers) + 1}",
+                field="name",
+            )
         if len(self.layers) >= MAX_LAYERS:
             raise ConvCalcError(f"more than {MAX_LAYERS} layers after expansion", field="repeat")
-        self.taken.add(raw["name"])
+        self.taken[name] = len(self.layers) + 1
         self.layers.append((raw, line))
 
 
 def _resolve(
-    name: str, names: dict[str, str], raws: list[Any], position: int, field_name: str
+    name: str,
+    names: dict[str, str],
+    expanded: dict[str, int] | None,
+    raws: list[Any],
+    position: int,
+    field_name: str,
 ) -> str:
-    """The global name of `name` as seen from layer `position` (1-based) of `raws`."""
+    """The global name of `name` as seen from layer `position` (1-based) of `raws`: a name
+    visible there, or (`expanded`, at the top level) the full name of any earlier layer."""
     if name in names:
         return names[name]
+    if expanded is not None and name in expanded:
+        return name
     if any(isinstance(raw, dict) and raw.get("name") == name for raw in raws[position:]):
         raise ConvCalcError(
-            f"{name!r} comes later: inputs must name earlier layers (no cycles)", field=field_name
+            f"{shown(name)} comes later: inputs must name earlier layers (no cycles)",
+            field=field_name,
         )
-    visible = ", ".join(names)
-    raise ConvCalcError(f"unknown layer {name!r} (visible here: {visible})", field=field_name)
+    raise ConvCalcError(
+        f"unknown layer {shown(name)}{_hint(name, names)} (visible here: {_listing(names)})",
+        field=field_name,
+    )
+
+
+def _hint(given: str, known) -> str:
+    """'; did you mean ...?' for the closest of `known`, or ''."""
+    if len(given) > 100:  # difflib's cost grows with the product of the lengths
+        return ""
+    close = difflib.get_close_matches(given, [name for name in known if len(name) <= 100], n=1)
+    return f"; did you mean {shown(close[0])}?" if close else ""
+
+
+def _listing(names, shown_names: int = 12) -> str:
+    """Names for a message, the last `shown_names` of them (the nearest earlier layers)."""
+    names = list(names)
+    listed = ", ".join(cut(name) for name in names[-shown_names:])
+    return f"..., {listed} ({len(names)} in all)" if len(names) > shown_names else listed
 
 
 def _substitute(value: Any, args: dict[str, Any], field_name: str | None = None) -> Any:
@@ -503,19 +584,21 @@ def _layer_list(value: Any, where: str) -> list[Any]:
 
 def _positive(value: Any, field_name: str, limit: int = MAX_SIZE) -> int:
     if type(value) is not int or not 1 <= value <= limit:
-        raise ConvCalcError(f"a whole number from 1 to {limit}, got {value!r}", field=field_name)
+        raise ConvCalcError(
+            f"a whole number from 1 to {limit}, got {shown(value)}", field=field_name
+        )
     return value
 
 
 def _string(value: Any, field_name: str) -> str:
     if not isinstance(value, str):
-        raise ConvCalcError(f"a string, got {value!r}", field=field_name)
+        raise ConvCalcError(f"a string, got {shown(value)}", field=field_name)
     return value
 
 
 def _dtype(value: Any) -> str:
-    if value not in DTYPE_BYTES:
-        raise ConvCalcError(f"one of {', '.join(DTYPE_BYTES)}, got {value!r}", field="dtype")
+    if not isinstance(value, str) or value not in DTYPE_BYTES:
+        raise ConvCalcError(f"one of {', '.join(DTYPE_BYTES)}, got {shown(value)}", field="dtype")
     return value
 
 
@@ -547,7 +630,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mark
                 if name.value == "name" and isinstance(value, yaml.ScalarNode)
             ]
             raise ConvCalcError(
-                f"duplicate key {key!r}",
+                f"duplicate key {shown(key)}",
                 line=key_node.start_mark.line + 1,
                 layer_name=named[0] if named else None,
             )
@@ -566,10 +649,29 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Mark
 _SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    _check_digits(node.value, node.start_mark.line + 1)
+    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _check_digits(text: str, line: int | None = None) -> str:
+    """`text`, an integer literal, refused past MAX_DIGITS digits."""
+    if len(text) > MAX_DIGITS:
+        raise ConvCalcError(
+            f"an integer of {len(text)} characters (at most {MAX_DIGITS})", line=line
+        )
+    return text
+
+
 def _parse_yaml(text: str) -> Any:
     loader = _SpecLoader(text)
     try:
         return loader.get_single_data()
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise ConvCalcError(TOO_DEEP) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
@@ -583,11 +685,15 @@ def _parse_json(text: str) -> Any:
         mapping: dict[str, Any] = {}
         for key, value in items:
             if key in mapping:
-                raise ConvCalcError(f"duplicate key {key!r}")
+                raise ConvCalcError(f"duplicate key {shown(key)}")
             mapping[key] = value
         return mapping
 
     try:
-        return json.loads(text, object_pairs_hook=pairs)
+        return json.loads(
+            text, object_pairs_hook=pairs, parse_int=lambda digits: int(_check_digits(digits))
+        )
+    except RecursionError:  # the JSON decoder nests recursively
+        raise ConvCalcError(TOO_DEEP) from None
     except json.JSONDecodeError as error:
         raise ConvCalcError(f"invalid JSON: {error.msg}", line=error.lineno) from None

@@ -32,6 +32,7 @@ from convcalc.analysis import Report, Row, analyze, last_use, peak_live
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
+from convcalc.text import shown
 
 CHECKS = ("shape", "params", "macs", "connections", "receptive_field")
 REFERENCE_BYTES = 4  # the reference runs in float32 whatever the spec's dtype
@@ -152,7 +153,7 @@ def check_save_path(path: str | Path) -> None:
     """Refuse a --save path whose directory does not exist, before the run, not after it."""
     directory = Path(path).parent
     if not directory.is_dir():
-        raise ConvCalcError(f"{path}: no directory {str(directory)!r}", field="--save")
+        raise ConvCalcError(f"{path}: no directory {shown(str(directory))}", field="--save")
 
 
 def save(verification: Verification, path: str | Path) -> None:

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -487,6 +488,27 @@ def test_nonexistent_file(tmp_path: Path):
 
 def test_directory_instead_of_file(tmp_path: Path):
     assert_refused(shapes(tmp_path), prefix=f"error: {tmp_path}")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_symlink_to_a_device_is_refused_unread(tmp_path: Path, device: str):
+    link = tmp_path / "spec.yaml"
+    link.symlink_to(device)
+    process = run_process(link)
+    assert_answers_quickly(process)
+    assert_one_line_error(
+        process.returncode, process.stdout, process.stderr, "not a regular file", prefix="error: "
+    )
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    process = run_process(fifo)
+    assert_answers_quickly(process)
+    assert_one_line_error(
+        process.returncode, process.stdout, process.stderr, "not a regular file", prefix="error: "
+    )
 
 
 def test_not_utf8(tmp_path: Path):

@@ -98,3 +98,112 @@ def test_error_names_layer_line_and_field():
         2, "b", "out_channels", 4,
     )  # fmt: skip
     assert "greater than or equal to 1" in str(error)
+
+
+# Hostile documents: each is refused in one line, before anything recurses or overflows.
+HEAD = "input: [3, 8, 8]\nlayers:\n  - {type: conv, out_channels: 4, kernel_size: 3}\n"
+HOSTILE_DOCUMENTS = [
+    pytest.param(HEAD + "name: " + "[" * 500 + "]" * 500, False, "nested more than 64", id="yaml"),
+    pytest.param(HEAD + "name: " + "[" * 80 + "]" * 80, False, "nested more than 64", id="yaml-80"),
+    pytest.param(
+        '{"input": [3, 8, 8], "layers": [{"type": "flatten"}], "name": '
+        + "[" * 950
+        + "]" * 950
+        + "}",
+        True,
+        "nested more than 64",
+        id="json",
+    ),
+    pytest.param(HEAD + "batch: " + "9" * 5_000, False, "an integer of 5000 characters", id="int"),
+    pytest.param(
+        '{"input": [3, 8, 8], "layers": [{"type": "flatten"}], "batch": ' + "9" * 5_000 + "}",
+        True,
+        "an integer of 5000 characters",
+        id="json-int",
+    ),
+    pytest.param(HEAD + "dtype: []", False, "dtype: one of float32", id="dtype-list"),
+    pytest.param(HEAD + "dtype: {}", False, "dtype: one of float32", id="dtype-mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "json_format", "expected"), HOSTILE_DOCUMENTS)
+def test_hostile_documents_are_refused(text: str, json_format: bool, expected: str):
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(text, json_format=json_format)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_a_chain_of_blocks_is_bounded():
+    chain = "".join(
+        f"  b{i}:\n    layers:\n      - {{type: block, use: b{i + 1}}}\n" for i in range(500)
+    )
+    text = f"input: [3, 8, 8]\nblocks:\n{chain}  b500:\n    layers:\n      - {{type: flatten}}\n"
+    with pytest.raises(ConvCalcError, match="blocks nested more than 32 deep: b0 -> b1"):
+        load_text(text + "layers:\n  - {type: block, use: b0}\n")
+
+
+def test_32_nested_blocks_are_fine():
+    chain = "".join(
+        f"  b{i}:\n    layers:\n      - {{type: block, use: b{i + 1}}}\n" for i in range(31)
+    )
+    text = f"input: [3, 8, 8]\nblocks:\n{chain}  b31:\n    layers:\n      - {{type: flatten}}\n"
+    network = load_text(text + "layers:\n  - {name: x, type: block, use: b0}\n")
+    assert network.layers[0].name == "x." + "block1." * 31 + "flatten1"
+
+
+@pytest.mark.parametrize(
+    "value", ["9" * 4_364, "'" + "x" * 100_000 + "'", "[" + ", ".join(["-1"] * 9_000) + "]"]
+)
+def test_quoted_values_are_cut(value: str):
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(HEAD + f"  - {{type: conv, out_channels: 4, kernel_size: {value}}}\n")
+    assert len(str(caught.value)) < 300
+
+
+def test_long_names_are_cut_in_messages():
+    name = "n" * 100_000
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(HEAD + f"  - {{name: {name}, type: conv, out_channels: 4, groups: 3}}\n")
+    assert len(str(caught.value)) < 300 and "(+99941 characters)" in str(caught.value)
+
+
+def test_control_characters_in_messages_are_escaped():
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(HEAD + '  - {name: "a\\n::error::x", type: conv, out_channels: 4, groups: 3}\n')
+    assert "\n" not in str(caught.value) and "a\\n::error::x" in str(caught.value)
+
+
+DOTTED = """
+input: [1, 64]
+blocks:
+  residual:
+    layers:
+      - {name: conv, type: conv, out_channels: 4, kernel_size: 3, padding: same, dilation: 2}
+      - {name: skip, type: conv, out_channels: 4, kernel_size: 1}
+      - {name: out, type: add, inputs: [conv, skip]}
+layers:
+  - {name: layer1.0.conv1, type: conv, out_channels: 4, kernel_size: 1}
+  - {name: stack, type: block, use: residual, repeat: 3}
+  - {name: skips, type: add, inputs: [stack.0.skip, stack.1.skip, stack.2.skip]}
+"""
+
+
+def test_pytorch_style_dotted_names_and_full_name_references():
+    network = load_text(DOTTED)
+    names = [layer.name for layer in network.layers]
+    assert names[0] == "layer1.0.conv1"
+    assert network.layers[-1].inputs == ["stack.0.skip", "stack.1.skip", "stack.2.skip"]
+
+
+def test_a_dotted_name_that_expansion_also_makes_is_refused_naming_both():
+    text = DOTTED.replace("layers:\n  - {name: layer1.0.conv1", "layers:\n  - {name: stack.1.conv")
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(text)
+    assert "'stack.1.conv' names two layers: layer 1 and layer 5" in str(caught.value)
+
+
+def test_full_names_are_not_visible_inside_a_block():
+    text = DOTTED.replace("inputs: [conv, skip]", "inputs: [conv, layer1.0.conv1]")
+    with pytest.raises(ConvCalcError, match="unknown layer 'layer1.0.conv1'"):
+        load_text(text)

@@ -19,6 +19,7 @@ from convcalc.layers.base import (
     per_dim,
 )
 from convcalc.layers.pool import MaxPool
+from convcalc.text import shown
 
 
 class MaxUnpool(Layer):
@@ -51,7 +52,7 @@ class MaxUnpool(Layer):
             if known and sizes != pool_input.spatial:
                 notes = (
                     f"output {'x'.join(map(str, sizes))} differs from the input"
-                    f" {'x'.join(map(str, pool_input.spatial))} of max_pool {self.of!r};"
+                    f" {'x'.join(map(str, pool_input.spatial))} of max_pool {shown(self.of)};"
                     " set output_size to restore it",
                 )
         else:
@@ -90,11 +91,12 @@ class MaxUnpool(Layer):
         shape = inputs.only
         found = inputs.lookup(self.of)
         if found is None or not isinstance(found[0], MaxPool):
-            raise ConvCalcError(f"{self.of!r} is not an earlier max_pool layer", field="of")
+            raise ConvCalcError(f"{shown(self.of)} is not an earlier max_pool layer", field="of")
         pool, pool_inputs, pool_output = found
         if mismatched(pool_output.as_tuple(), shape.as_tuple(), "of"):
             raise ConvCalcError(
-                f"input {shape} does not match the indices of {self.of!r}, shaped {pool_output}",
+                f"input {shape} does not match the indices of {shown(self.of)},"
+                f" shaped {pool_output}",
                 field="of",
             )
         pool_input = pool_inputs[0]
