@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from convcalc.analysis import Report, Row
 
 # SI prefixes for counts and bytes; K is accepted for k, as in '100K params'.
+# The largest limit: past it no network's figure could reach, and a bound keeps every
+# figure printable (a limit of 1e999 has 1,000 digits).
+MAX_LIMIT = 10**60
 SI_PREFIXES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
 # Byte units: decimal (kB, MB, ...) and binary (KiB, MiB, ...), after IEC 80000-13.
 BYTE_UNITS = {
@@ -134,9 +137,11 @@ def parse_quantity(value: Any, units: Mapping[str, int] = SI_PREFIXES) -> int:
     else:
         raise ConvCalcError(f"a number such as {_examples(units)}, got {shown(value)}")
     if amount < 0:
-        raise ConvCalcError(f"a limit of 0 or more, got {text}")
+        raise ConvCalcError(f"a limit of 0 or more, got {shown(text)}")
+    if amount > MAX_LIMIT:
+        raise ConvCalcError(f"a limit of at most 1e60, got {shown(text)}")
     if amount.denominator != 1:
-        raise ConvCalcError(f"{text} is not a whole number ({float(amount):,})")
+        raise ConvCalcError(f"{shown(text)} is not a whole number ({float(amount):,})")
     return amount.numerator
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from convcalc.analysis import Report, Row
 from convcalc.errors import ConvCalcError
-from convcalc.text import shown
+from convcalc.text import cut, printable, shown
 
 if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machinery
     from convcalc.budget import Outcome
@@ -52,6 +55,8 @@ def human(count: int | float | None, binary: bool = False) -> str:
         if binary
         else (1000, ("", "k", "M", "G", "T", "P"))
     )
+    if abs(count) >= 1000 * base ** (len(units) - 1):  # past the largest unit
+        return _scientific(int(count)) + (" B" if binary else "")
     value = float(count)
     unit = 0
     while unit < len(units) - 1 and abs(value) >= base:
@@ -67,6 +72,18 @@ def human(count: int | float | None, binary: bool = False) -> str:
         unit += 1
         digits = 2
     return f"{value:.{digits}f} {units[unit]}"
+
+
+def _scientific(count: int) -> str:
+    """10**999 -> '1.00e999', in integer arithmetic: a float would overflow."""
+    magnitude = abs(count)
+    exponent = int(math.log10(magnitude))  # a float estimate, corrected exactly:
+    while 10**exponent > magnitude:
+        exponent -= 1
+    while 10 ** (exponent + 1) <= magnitude:
+        exponent += 1
+    leading = magnitude // 10 ** (exponent - 2)  # the three leading digits
+    return f"{'-' if count < 0 else ''}{leading // 100}.{leading % 100:02d}e{exponent}"
 
 
 def exact(value: Fraction | int) -> int | str:
@@ -104,14 +121,53 @@ def json_figure(value: object) -> object:
     return formula(value) if is_formula(value) else value
 
 
+def plain(text: str):
+    """Spec text (a name, a path) as a rich Text: never read as markup, one line."""
+    from rich.text import Text
+
+    return Text(printable(text))
+
+
+# Characters that markdown or HTML would read as syntax in a pull-request comment.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]|~])")
+
+
+def markdown_text(text: str) -> str:
+    """Text for a markdown cell or line, shown as written: HTML and markdown syntax
+    escaped, and `@name` kept from mentioning anyone (a zero-width space after the @, as
+    GitHub's own bots write it)."""
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", printable(text)).replace("&", "&amp;")
+    escaped = escaped.replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("@", "@&#8203;")
+
+
+# A cell a spreadsheet would run as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@")
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(/[0-9]+)?(x-?[0-9]+(/[0-9]+)?)*")  # 7x7, -3/2x0
+
+
+def csv_text(value: object) -> object:
+    """A CSV cell: text printable, and quoted with ' where it would start a formula."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER_TEXT.fullmatch(text):
+        return "'" + text
+    return text
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column of the per-layer table: its header, its human text, its exact value."""
+    """One column of the per-layer table: its header, its human text, its exact value, and
+    its key in CSV (that of the same figure in JSON)."""
 
     header: str
     text: Callable[[Row, Report], str]
     value: Callable[[Row, Report], object]
     numeric: bool = False
+    key: str = ""
+    from_spec: bool = False  # the text is spec text (names), escaped in markdown
+    brief: Callable[[Row, Report], str] | None = None  # the markdown text, where shorter
 
 
 def _share_value(row: Row, report: Report) -> float | None:
@@ -131,45 +187,82 @@ def _share(row: Row, report: Report) -> str:
     return f"{'█' * round(share * BAR_WIDTH):<{BAR_WIDTH}} {share:6.1%}"
 
 
+INPUTS_SHOWN = 4  # names of a long inputs list shown in the table (JSON and CSV give all)
+
+
+def _listed(names: tuple[str, ...] | list[str]) -> str:
+    """'a, b, c, d, ... (+12 more)': a long inputs list folded, so that one concat of
+    10,000 layers cannot widen every row of the table."""
+    if len(names) <= INPUTS_SHOWN + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:INPUTS_SHOWN])}, ... (+{len(names) - INPUTS_SHOWN} more)"
+
+
+def _share_percent(row: Row, report: Report) -> str:
+    total = report.totals.macs
+    return f"{row.macs / total:.1%}" if total and not is_formula(total) else ""
+
+
 COLUMNS: dict[str, Column] = {
-    "name": Column("name", lambda row, _: row.name, lambda row, _: row.name),
-    "type": Column("type", lambda row, _: row.type, lambda row, _: row.type),
+    "name": Column(
+        "name", lambda row, _: row.name, lambda row, _: row.name, key="name", from_spec=True
+    ),
+    "type": Column("type", lambda row, _: row.type, lambda row, _: row.type, key="type"),
     "inputs": Column(
         "inputs",
-        lambda row, _: "" if row.follows_previous else ", ".join(row.inputs),
+        lambda row, _: "" if row.follows_previous else _listed(row.inputs),
         lambda row, _: " ".join(row.inputs),
+        key="inputs",
+        from_spec=True,
     ),
     "output": Column(
-        "output", lambda row, _: per_dim(row.output_shape), lambda row, _: per_dim(row.output_shape)
+        "output",
+        lambda row, _: per_dim(row.output_shape),
+        lambda row, _: per_dim(row.output_shape),
+        key="output_shape",
     ),
-    "params": Column("params", lambda row, _: human(row.params), lambda row, _: row.params, True),
-    "macs": Column("MACs", lambda row, _: human(row.macs), lambda row, _: row.macs, True),
-    "flops": Column("FLOPs", lambda row, _: human(row.flops), lambda row, _: row.flops, True),
+    "params": Column(
+        "params", lambda row, _: human(row.params), lambda row, _: row.params, True, "params"
+    ),
+    "macs": Column("MACs", lambda row, _: human(row.macs), lambda row, _: row.macs, True, "macs"),
+    "flops": Column(
+        "FLOPs", lambda row, _: human(row.flops), lambda row, _: row.flops, True, "flops"
+    ),
     "connections": Column(
-        "connections", lambda row, _: human(row.connections), lambda row, _: row.connections, True
+        "connections",
+        lambda row, _: human(row.connections),
+        lambda row, _: row.connections,
+        True,
+        "connections",
     ),
     "memory": Column(
         "memory",
         lambda row, _: human(row.output_bytes, True),
         lambda row, _: row.output_bytes,
         True,
+        "output_bytes",
     ),
     "rf": Column(
         "RF",
         lambda row, _: per_dim(row.receptive_field),
         lambda row, _: per_dim(row.receptive_field),
+        key="receptive_field",
     ),
     "stride": Column(
         "eff. stride",
         lambda row, _: per_dim(row.effective_stride),
         lambda row, _: per_dim(row.effective_stride),
+        key="effective_stride",
     ),
     "padding": Column(
         "eff. padding",
         lambda row, _: per_dim(row.effective_padding),
         lambda row, _: per_dim(row.effective_padding),
+        key="effective_padding",
     ),
-    "share": Column("share of MACs", _share, _share_value),
+    "share": Column(
+        "share of MACs", _share, _share_value, key="share_of_macs", brief=_share_percent
+    ),
 }
 DEFAULT_COLUMNS = ("name", "type", "inputs", "output", "params", "macs", "rf", "share")
 
@@ -340,41 +433,60 @@ def render_json(reports: list[Report]) -> str:
 
 
 def render_csv(reports: list[Report], columns: tuple[str, ...]) -> str:
-    """One row per layer with exact values; the first column names the network."""
+    """One row per layer with exact values, then a `total` row of the figures that sum;
+    the first column names the network, and the headers are the JSON keys."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["network", *(COLUMNS[key].header for key in columns)])
+    writer.writerow(["network", *(COLUMNS[key].key for key in columns)])
     for report in reports:
         for row in report.layers:
             values = (COLUMNS[key].value(row, report) for key in columns)
-            writer.writerow([report.name, *(_csv_cell(value) for value in values)])
+            writer.writerow([csv_text(report.name), *(_csv_cell(value) for value in values)])
+        totals = (_csv_total(report, key) for key in columns)
+        writer.writerow([csv_text(report.name), *(_csv_cell(value) for value in totals)])
     return buffer.getvalue()
+
+
+def _csv_total(report: Report, column: str) -> object:
+    """A column's cell in the totals row: `total` under name, the figure where it sums."""
+    if column == "name":
+        return "total"
+    if column in ("params", "macs", "flops", "connections"):
+        return getattr(report.totals, column)
+    return ""
 
 
 def _csv_cell(value: object) -> object:
     """A formula as convcalc prints it; a figure known only once sizes are set, empty."""
     if value is None:
         return ""
-    return formula(value) if is_formula(value) else value
+    return formula(value) if is_formula(value) else csv_text(value)
 
 
 def render_markdown(reports: list[Report], columns: tuple[str, ...]) -> str:
     """GitHub-flavoured markdown: a heading, the layer table, the totals and the notes."""
     out = []
     for report in reports:
-        out.append(f"### {title(report)}\n")
+        out.append(f"### {markdown_text(title(report))}\n")
         out.append("| " + " | ".join(COLUMNS[key].header for key in columns) + " |")
         out.append(
             "|" + "|".join("---:" if COLUMNS[key].numeric else "---" for key in columns) + "|"
         )
         for row in report.layers:
-            cells = (COLUMNS[key].text(row, report).replace("|", "\\|") for key in columns)
+            cells = (_markdown_cell(COLUMNS[key], row, report) for key in columns)
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
         out.extend(f"- **{label}**: {value}" for label, value in totals_lines(report))
-        out.extend(f"- note: `{layer}`: {note}" for layer, note in report.notes)
+        out.extend(
+            f"- note: {markdown_text(layer)}: {markdown_text(note)}" for layer, note in report.notes
+        )
         out.append("")
     return "\n".join(out)
+
+
+def _markdown_cell(column: Column, row: Row, report: Report) -> str:
+    text = (column.brief or column.text)(row, report)
+    return markdown_text(text) if column.from_spec else text.replace("|", "\\|")
 
 
 def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> None:
@@ -404,7 +516,7 @@ def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> 
             )
         for cells, is_part in rows:
             table.add_row(*(Text(cell) for cell in cells), style="dim" if is_part else None)
-        console.print(Text(title(report)))
+        console.print(plain(title(report)))
         console.print(table)
         totals = Table.grid(padding=(0, 2))
         totals.add_column()
@@ -413,7 +525,7 @@ def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> 
             totals.add_row(label, value)
         console.print(totals)
         for layer, note in report.notes:
-            console.print(Text.assemble(("note", "yellow"), f": {layer}: {note}"))
+            console.print(Text.assemble(("note", "yellow"), printable(f": {layer}: {note}")))
         console.print()
 
 
@@ -452,7 +564,8 @@ def _table_layout(
     """Headers, widths, right-justification and rows (cells, is a part) of a report's table."""
     rows = []
     for row in report.layers:
-        rows.append(([COLUMNS[key].text(row, report) for key in columns], False))
+        cells = [_table_cell(COLUMNS[key], row, report) for key in columns]
+        rows.append((cells, False))
         rows.extend((_part_cells(part, columns), True) for part in row.parts)
     headers = [COLUMNS[key].header for key in columns]
     widths = [
@@ -460,6 +573,14 @@ def _table_layout(
         for position, header in enumerate(headers)
     ]
     return headers, widths, [COLUMNS[key].numeric for key in columns], rows
+
+
+NAME_WIDTH = 60  # a name in the table is cut past this (JSON and CSV give it whole)
+
+
+def _table_cell(column: Column, row: Row, report: Report) -> str:
+    text = column.text(row, report)
+    return cut(printable(text), NAME_WIDTH) if column.from_spec else text
 
 
 def _part_cells(part, columns: tuple[str, ...]) -> list[str]:
@@ -572,7 +693,9 @@ def print_comparison(comparison: Comparison) -> None:
     for candidate in comparison.candidates:
         for layer, note in candidate.report.notes:
             console.print(
-                Text.assemble(("note", "yellow"), f": {candidate.label}: {layer}: {note}")
+                Text.assemble(
+                    ("note", "yellow"), printable(f": {candidate.label}: {layer}: {note}")
+                )
             )
     for line in verdict_lines(comparison):
         console.print(Text.assemble(("verdict", "bold"), f": {line}"))
@@ -642,7 +765,7 @@ def _candidates_table(comparison: Comparison):
     table.add_column("MACs vs first", justify="right")
     for candidate in comparison.candidates:
         table.add_row(
-            candidate.label,
+            plain(candidate.label),
             str(candidate.layers),
             f"{candidate.params:,}",
             f"{candidate.macs:,}",
@@ -661,10 +784,10 @@ def _side_by_side_table(candidates: list[Candidate]):
     from convcalc import compare
 
     first, last = candidates[0], candidates[-1]
-    table = Table(title=f"{first.label} vs {last.label}", title_justify="left")
+    table = Table(title=plain(f"{first.label} vs {last.label}"), title_justify="left")
     table.add_column("")
     for candidate in candidates:
-        table.add_column(candidate.label, justify="right")
+        table.add_column(plain(candidate.label), justify="right")
     table.add_column("change", justify="right")
     table.add_row(
         "layers",
@@ -689,7 +812,7 @@ def _diff_table(diff: list[LayerChange]):
     for header in DIFF_HEADERS:
         table.add_column(header, justify="right" if header in DIFF_NUMERIC else "left")
     for change in diff:
-        table.add_row(*diff_cells(change))
+        table.add_row(*map(plain, diff_cells(change)))
     return table
 
 
@@ -808,7 +931,7 @@ def print_verification(verification: Verification) -> None:
     from rich.text import Text
 
     console = _console()
-    table = Table(title=f"verify {title(verification.report)}", title_justify="left")
+    table = Table(title=plain(f"verify {title(verification.report)}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("layer")
     table.add_column("type")
@@ -819,7 +942,7 @@ def print_verification(verification: Verification) -> None:
             Text("✓", "green") if layer.checks[key].ok else Text("✗", "bold red")
             for key, _ in VERIFY_COLUMNS
         ]
-        table.add_row(str(layer.index), layer.name, layer.type, *marks)
+        table.add_row(str(layer.index), plain(layer.name), layer.type, *marks)
     console.print(table)
     failed = len(verification.mismatches)
     verdict = (
@@ -1091,7 +1214,7 @@ def _spec_markdown(spec: SpecCheck) -> list[str]:
         if exceeded
         else "within budget"
     )
-    out = [f"### {mark} `{spec.path}` ({spec.report.name}): {verdict}", ""]
+    out = [f"### {mark} {markdown_text(f'{spec.path} ({spec.report.name})')}: {verdict}", ""]
     if spec.outcomes:
         out += ["| budget | limit | actual | margin | |", "|---|---:|---:|---:|:---:|"]
         for outcome in spec.outcomes:
@@ -1104,8 +1227,11 @@ def _spec_markdown(spec: SpecCheck) -> list[str]:
             )
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
-    out += [f"- ❌ **{outcome.budget}**: {violation_text(outcome)}" for outcome in spec.violations]
-    out += [f"- note: {note}" for note in spec.notes]
+    out += [
+        f"- ❌ **{outcome.budget}**: {markdown_text(violation_text(outcome))}"
+        for outcome in spec.violations
+    ]
+    out += [f"- note: {markdown_text(note)}" for note in spec.notes]
     if spec.violations or spec.notes:
         out.append("")
     reports = [spec.report] if spec.baseline is None else [spec.baseline, spec.report]
@@ -1117,7 +1243,9 @@ def _spec_markdown(spec: SpecCheck) -> list[str]:
         values = [getattr(report.totals, key) for report in reports]
         texts = [human(value, True) if binary else f"{value:,}" for value in values]
         if spec.baseline is not None:
-            texts.append(percent(Fraction(values[1] - values[0], values[0]) if values[0] else None))
+            # Growth to two decimals, as in the budgets above it.
+            change = Fraction(values[1] - values[0], values[0]) if values[0] else None
+            texts.append(growth_text(change))
         out.append(f"| {label} | " + " | ".join(texts) + " |")
     for label, texts in (
         ("receptive field", [per_dim(last_spatial_field(report)) for report in reports]),
@@ -1132,13 +1260,14 @@ def _spec_markdown(spec: SpecCheck) -> list[str]:
 
 def _diff_markdown(diff: list[LayerChange], baseline_path: str) -> list[str]:
     if not diff:
-        return [f"No layer changed against `{baseline_path}`.", ""]
+        return [f"No layer changed against {markdown_text(baseline_path)}.", ""]
     counts = {}
     for change in diff:
         counts[change.change] = counts.get(change.change, 0) + 1
     summary = ", ".join(f"{count} {change}" for change, count in counts.items())
     out = [
-        f"<details><summary>Layers against <code>{baseline_path}</code>: {summary}</summary>",
+        f"<details><summary>Layers against <code>{html.escape(printable(baseline_path))}</code>:"
+        f" {summary}</summary>",
         "",
         "| " + " | ".join(DIFF_HEADERS) + " |",
         "|"
@@ -1146,9 +1275,7 @@ def _diff_markdown(diff: list[LayerChange], baseline_path: str) -> list[str]:
         + "|",
     ]
     for change in diff:
-        out.append(
-            "| " + " | ".join(cell.replace("|", "\\|") for cell in diff_cells(change)) + " |"
-        )
+        out.append("| " + " | ".join(markdown_text(cell) for cell in diff_cells(change)) + " |")
     return [*out, "", "</details>", ""]
 
 
@@ -1164,7 +1291,8 @@ def print_check(run: CheckRun) -> None:
             if spec.ok
             else Text(f"{plural(len(spec.violations), 'budget')} exceeded", "bold red")
         )
-        console.print(Text.assemble((spec.path, "bold"), f" ({spec.report.name}): ", verdict))
+        heading = printable(f"{spec.path} ({spec.report.name}): ")
+        console.print(Text.assemble((heading, "bold"), verdict))
         if spec.outcomes:
             table = Table(title_justify="left")
             table.add_column("budget")
@@ -1181,9 +1309,9 @@ def print_check(run: CheckRun) -> None:
                 )
             console.print(table)
         for outcome in spec.violations:
-            console.print(Text(f"✗ {outcome.budget}: {violation_text(outcome)}", "red"))
+            console.print(Text(printable(f"✗ {outcome.budget}: {violation_text(outcome)}"), "red"))
         for note in spec.notes:
-            console.print(Text.assemble(("note", "yellow"), f": {note}"))
+            console.print(Text.assemble(("note", "yellow"), printable(f": {note}")))
         if spec.diff:
             console.print(_diff_table(spec.diff))
         console.print()

@@ -24,7 +24,7 @@ from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.layers import LAYER_TYPES
 from convcalc.layers.base import Layer, Shape
-from convcalc.text import cut, shown
+from convcalc.text import CONTROL, cut, shown
 
 if TYPE_CHECKING:
     from convcalc.budget import Budget
@@ -175,7 +175,7 @@ def build(document: Any, default_name: str = "network") -> Network:
         if key not in document:
             raise ConvCalcError("missing", field=key)
     network = Network(
-        name=_string(document.get("name", default_name), "name"),
+        name=_name(document.get("name", default_name)),
         input=parse_input(document["input"]),
         batch=_positive(document.get("batch", 1), "batch"),
         dtype=_dtype(document.get("dtype", "float32")),
@@ -373,8 +373,7 @@ class _Expansion:
             try:
                 raw = _substitute(raw, args)
                 local = raw.get("name", f"{raw.get('type')}{position}")
-                if not isinstance(local, str) or not local:
-                    raise ConvCalcError("a non-empty string", field="name")
+                _name(local)
                 if local in names:
                     raise ConvCalcError(f"{shown(local)} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
@@ -590,9 +589,14 @@ def _positive(value: Any, field_name: str, limit: int = MAX_SIZE) -> int:
     return value
 
 
-def _string(value: Any, field_name: str) -> str:
-    if not isinstance(value, str):
-        raise ConvCalcError(f"a string, got {shown(value)}", field=field_name)
+def _name(value: Any) -> str:
+    """A spec's or a layer's name: text that every format writes back, so one line of it."""
+    if not isinstance(value, str) or not value:
+        raise ConvCalcError(f"a non-empty string, got {shown(value)}", field="name")
+    if CONTROL.search(value):
+        raise ConvCalcError(
+            f"{shown(value)} holds a control character (a newline, tab or escape)", field="name"
+        )
     return value
 
 

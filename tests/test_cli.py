@@ -767,11 +767,13 @@ def test_csv_params_sum_to_json_total(tmp_path: Path):
     result = shapes(path, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.endswith("\n")
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    *rows, total = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [row["name"] for row in rows] == [layer["name"] for layer in report["layers"]]
     assert {row["network"] for row in rows} == {"residual"}
     assert sum(int(row["params"]) for row in rows) == report["totals"]["params"]
-    assert sum(int(row["MACs"]) for row in rows) == report["totals"]["macs"]
+    assert sum(int(row["macs"]) for row in rows) == report["totals"]["macs"]
+    # The totals row, last, carries the sums.
+    assert total["name"] == "total" and int(total["macs"]) == report["totals"]["macs"]
 
 
 def test_csv_columns_option(tmp_path: Path):
@@ -779,11 +781,11 @@ def test_csv_columns_option(tmp_path: Path):
     result = shapes(path, "--format", "csv", "--columns", "name,flops,connections")
     assert result.exit_code == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0] == ["network", "name", "FLOPs", "connections"]
-    assert len(rows) == 1 + len(SMALL_NAMES)
+    assert rows[0] == ["network", "name", "flops", "connections"]
+    assert len(rows) == 1 + len(SMALL_NAMES) + 1
     totals = json_report(path)["totals"]
-    assert sum(int(row[2]) for row in rows[1:]) == totals["flops"]
-    assert sum(int(row[3]) for row in rows[1:]) == totals["connections"]
+    assert sum(int(row[2]) for row in rows[1:-1]) == totals["flops"] == int(rows[-1][2])
+    assert sum(int(row[3]) for row in rows[1:-1]) == totals["connections"] == int(rows[-1][3])
 
 
 def test_markdown_has_a_table(tmp_path: Path):
@@ -969,9 +971,9 @@ def test_layer_figures_sum_to_totals(case: tuple[dict, list[int]], batch: int):
     for key in SUMMED:
         assert sum(layer[key] for layer in layers) == totals[key], key
     assert totals["trainable_params"] <= totals["params"]
-    rows = list(csv.reader(io.StringIO(table.stdout)))[1:]
+    *rows, total = list(csv.reader(io.StringIO(table.stdout)))[1:]
     for column, key in enumerate(SUMMED, start=2):
-        assert sum(int(row[column]) for row in rows) == totals[key], key
+        assert sum(int(row[column]) for row in rows) == totals[key] == int(total[column]), key
     for layer in layers:
         assert layer["output_bytes"] == math.prod(layer["output_shape"]) * 4 * batch
         for key in SUMMED if "parts" in layer else ():

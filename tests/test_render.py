@@ -41,8 +41,24 @@ def test_markdown_and_csv_share_the_columns():
     markdown = render.render_markdown([report], columns)
     assert "| name | params | MACs |" in markdown
     csv_text = render.render_csv([report], columns)
-    assert csv_text.splitlines()[0] == "network,name,params,MACs"
-    assert len(csv_text.splitlines()) == 1 + len(report.layers)
+    # CSV headers are the JSON keys, and a last row gives the totals of the figures that sum.
+    lines = csv_text.splitlines()
+    assert lines[0] == "network,name,params,macs"
+    assert len(lines) == 1 + len(report.layers) + 1
+    assert lines[-1] == f"LeNet-5,total,{report.totals.params},{report.totals.macs}"
+
+
+def test_csv_headers_are_the_json_keys():
+    report = analyze_path("specs/lenet5.yaml")
+    header = render.render_csv([report], tuple(render.COLUMNS)).splitlines()[0].split(",")
+    layer_keys = set(render.to_dict(report)["layers"][0])
+    assert set(header[1:]) - layer_keys == {"share_of_macs"}
+
+
+def test_markdown_share_is_the_percentage_alone():
+    report = analyze_path("specs/lenet5.yaml")
+    markdown = render.render_markdown([report], ("name", "share"))
+    assert "| C1 | 36.0% |" in markdown and "█" not in markdown
 
 
 @pytest.mark.parametrize(
@@ -57,6 +73,9 @@ def test_markdown_and_csv_share_the_columns():
         (512, True, "512 B"),
         (24 * 1024, True, "24.0 KiB"),
         (1024**3 - 1, True, "1.00 GiB"),
+        (10**999, False, "1.00e999"),  # a budget of 1e999 overflowed a float
+        (10**4000 - 1, True, "9.99e3999 B"),
+        (2**64, False, "1.84e19"),
     ],
 )
 def test_human_units_keep_three_significant_digits(count, binary, text):

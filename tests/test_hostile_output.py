@@ -1,0 +1,83 @@
+"""Spec text is data in every format: names that look like markup, HTML, workflow
+commands or spreadsheet formulas are written back as text, never run or rendered."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+
+runner = CliRunner()
+
+
+def spec_with(tmp_path: Path, name: str, file_name: str = "net.json") -> Path:
+    """A small spec whose conv layer is called `name`; JSON, so any text can be written."""
+    document = {
+        "name": "net",
+        "input": [3, 8, 8],
+        "budget": {"max_params": 1},
+        "layers": [
+            {"name": name, "type": "conv", "out_channels": 4, "kernel_size": 3},
+            {"name": "pool", "type": "global_avg_pool"},
+        ],
+    }
+    path = tmp_path / file_name
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["a\n::error title=PR::INJECTED", "x\r::error::y", "\x1b[31m"])
+def test_a_name_with_a_control_character_is_refused(tmp_path: Path, name: str):
+    result = runner.invoke(app, ["shapes", str(spec_with(tmp_path, name))])
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "holds a control character" in line and line.startswith("error: ")
+
+
+@pytest.mark.parametrize("name", ["[/x]", "[bold red]x[/]"])
+@pytest.mark.parametrize("command", ["verify", "check", "compare"])
+def test_markup_in_a_name_is_printed_as_written(tmp_path: Path, name: str, command: str):
+    path = str(spec_with(tmp_path, name))
+    args = {
+        "verify": ["verify", path],
+        "check": ["check", path, "--baseline", path],
+        "compare": ["compare", str(spec_with(tmp_path, "conv", "old.json")), "vs", path],
+    }[command]
+    result = runner.invoke(app, args)
+    assert not isinstance(result.exception, Exception), result.exc_info
+    assert result.exit_code in (0, 1), result.stderr
+    assert name in result.stdout
+
+
+def test_html_and_mentions_do_not_reach_the_markdown_comment(tmp_path: Path):
+    path = spec_with(tmp_path, "<img src=x> --> @here")
+    for args in (["check", str(path), "-f", "markdown"], ["shapes", str(path), "-f", "markdown"]):
+        result = runner.invoke(app, args)
+        assert "<img" not in result.stdout and "@here" not in result.stdout
+        assert result.stdout.count("-->") == result.stdout.count("<!-- convcalc check -->")
+        assert "&lt;img src=x&gt;" in result.stdout and "@&#8203;here" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(1)", "+1+2", "-2+3", "@SUM(A1)"])
+def test_csv_cells_never_start_a_formula(tmp_path: Path, name: str):
+    result = runner.invoke(app, ["shapes", str(spec_with(tmp_path, name)), "-f", "csv"])
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[1][1] == "'" + name
+    # Numbers stay numbers: a negative effective padding is not quoted.
+    padded = runner.invoke(
+        app, ["shapes", str(spec_with(tmp_path, "c")), "-f", "csv", "--columns", "padding"]
+    )
+    assert list(csv.reader(io.StringIO(padded.stdout)))[1][1] == "0x0"
+
+
+def test_a_budget_of_1e999_is_refused_before_anything_is_written(tmp_path: Path):
+    path = str(spec_with(tmp_path, "conv"))
+    result = runner.invoke(app, ["check", path, "--max-peak-activation-bytes", "1e999"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "a limit of at most 1e60" in result.stderr
