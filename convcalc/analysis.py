@@ -135,6 +135,17 @@ def analyze(
     network: Network, input_shape: tuple[int, ...] | None = None, batch: int | None = None
 ) -> Report:
     """Propagate shapes through the network and tally every figure, layer by layer."""
+    if input_shape is not None and len(input_shape) != len(network.input.as_tuple()):
+        # A 2-d spec given 224x224 would become a 1-d network of 224 channels.
+        given, written = (
+            "x".join(map(str, input_shape)),
+            "x".join(map(str, network.input.as_tuple())),
+        )
+        raise ConvCalcError(
+            f"{given} has {len(input_shape) - 1} spatial dims, the spec's input {written} has"
+            f" {len(network.input.spatial)}: give channels and every spatial size",
+            field="--input",
+        )
     source = Shape(input_shape[0], tuple(input_shape[1:])) if input_shape else network.input
     symbols = tuple(dict.fromkeys(size for size in source.spatial if isinstance(size, str)))
     if symbols:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from convcalc.errors import ConvCalcError
 from convcalc.text import cut, printable, shown
 
 EXIT_INVALID = 2
+EXIT_BUG = 3
 DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -37,9 +39,16 @@ class OneLineErrors(TyperGroup):
             # Click's usage exceptions (vendored by recent Typer) all carry these two.
             if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
                 raise
+            if type(error).__name__ == "NoArgsIsHelpError":  # a bare `convcalc`: the usage
+                typer.echo(error.ctx.get_help())
+                return self._exit(0, standalone_mode)
             # The message may quote the value given: made printable and cut, as a spec's are.
             typer.echo(f"error: {printable(cut(error.format_message(), 200))}", err=True)
             result = EXIT_INVALID
+        return self._exit(result, standalone_mode)
+
+    @staticmethod
+    def _exit(result, standalone_mode: bool):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -48,6 +57,9 @@ class OneLineErrors(TyperGroup):
 app = typer.Typer(
     cls=OneLineErrors,
     add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: metavars as written (SPEC..., N), not Python types
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     help="Shapes, costs and receptive fields of convolutional networks, from a YAML/JSON spec.",
 )
@@ -121,24 +133,31 @@ def main_options(
 
 @app.command()
 def shapes(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files (.yaml, .yml or .json).")],
+    specs: Annotated[
+        list[Path], typer.Argument(metavar="SPEC...", help="Spec files (.yaml, .yml or .json).")
+    ],
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, markdown or csv.")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="table, json, markdown or csv.")
     ] = "table",
     columns: Annotated[
         str | None,
         typer.Option(
+            metavar="LIST",
             help="Comma-separated columns: name, type, inputs, output, params, macs, flops,"
             " connections, memory, rf, stride, padding, share.",
         ),
     ] = None,
     input_shape: Annotated[
-        str | None, typer.Option("--input", help="Override the input size, e.g. 3x224x224.")
+        str | None,
+        typer.Option("--input", metavar="CxHxW", help="Override the input size, e.g. 3x224x224."),
     ] = None,
     batch: Annotated[
-        int | None, typer.Option(min=1, help="Override the batch size (figures are per batch).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Override the batch size (figures are per batch)."),
     ] = None,
-    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
+    ] = None,
 ) -> None:
     """Print each layer's output shape, params, MACs and receptive field, and the totals."""
     from convcalc import render
@@ -179,18 +198,25 @@ EXIT_NO_SIZE = 1
 
 @app.command("sizes")
 def sizes_command(
-    spec: Annotated[Path, typer.Argument(help="Spec file whose input has symbolic sizes.")],
+    spec: Annotated[
+        Path, typer.Argument(metavar="SPEC", help="Spec file whose input has symbolic sizes.")
+    ],
     size_range: Annotated[
-        str, typer.Option("--range", help="Sizes to list, LOW..HIGH.")
+        str, typer.Option("--range", metavar="LOW..HIGH", help="Sizes to list, LOW..HIGH.")
     ] = "1..1024",
     dim: Annotated[
-        str | None, typer.Option(help="The symbol to scan (default: each in turn).")
+        str | None,
+        typer.Option(metavar="SYMBOL", help="The symbol to scan (default: each in turn)."),
     ] = None,
     exact: Annotated[
         bool, typer.Option("--exact", help="Only sizes no layer drops rows or columns of.")
     ] = False,
-    settings: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+    ] = "table",
 ) -> None:
     """List the input sizes the network accepts, and the rule they follow.
 
@@ -225,30 +251,38 @@ def compare(
         ),
     ],
     dims: Annotated[
-        int | None, typer.Option(min=1, max=3, help="Spatial dims of a kernel (default 2).")
+        int | None,
+        typer.Option(min=1, max=3, metavar="N", help="Spatial dims of a kernel (default 2)."),
     ] = None,
     in_channels: Annotated[
-        int | None, typer.Option(min=1, help="Channels into the first layer (default 64).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Channels into the first layer (default 64)."),
     ] = None,
     out_channels: Annotated[
-        int | None, typer.Option(min=1, help="Channels out of every conv without cN (default 64).")
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="Channels out of every conv without cN (default 64)."
+        ),
     ] = None,
     channels: Annotated[
-        int | None, typer.Option(min=1, help="Both --in-channels and --out-channels.")
+        int | None, typer.Option(min=1, metavar="N", help="Both --in-channels and --out-channels.")
     ] = None,
     size: Annotated[
         str | None,
         typer.Option(
+            metavar="SIZE",
             help="Input size (56 or 56x56): exact totals. Default: MACs per output position.",
         ),
     ] = None,
     padding: Annotated[
-        str | None, typer.Option(help="valid (default) or same, with --size.")
+        str | None, typer.Option(metavar="valid|same", help="valid (default) or same, with --size.")
     ] = None,
     bias: Annotated[
         bool | None, typer.Option("--bias/--no-bias", help="Count biases (default: no).")
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+    ] = "table",
 ) -> None:
     """Compare kernel stacks (3x3 + 3x3 vs 5x5), or two spec files layer by layer."""
     from convcalc import render
@@ -279,20 +313,32 @@ EXIT_MISMATCH = 1
 
 @app.command()
 def verify(
-    spec: Annotated[Path, typer.Argument(help="Spec file (.yaml, .yml or .json).")],
-    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file (.yaml, .yml or .json).")],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+    ] = "table",
     input_shape: Annotated[
-        str | None, typer.Option("--input", help="Override the input size, e.g. 3x64x64.")
+        str | None,
+        typer.Option("--input", metavar="CxHxW", help="Override the input size, e.g. 3x64x64."),
     ] = None,
-    batch: Annotated[int | None, typer.Option(min=1, help="Override the batch size.")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the random weights and input.")] = 0,
+    batch: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Override the batch size.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Seed of the random weights and input.")
+    ] = 0,
     save: Annotated[
         Path | None,
-        typer.Option(help="Write the input, every output and every weight to this .npz."),
+        typer.Option(
+            metavar="FILE", help="Write the input, every output and every weight to this .npz."
+        ),
     ] = None,
     max_memory: Annotated[
         str | None,
-        typer.Option(help="Cap on the reference's arrays, e.g. 1GiB or 512MiB (default 1GiB)."),
+        typer.Option(
+            metavar="BYTES",
+            help="Cap on the reference's arrays, e.g. 1GiB or 512MiB (default 1GiB).",
+        ),
     ] = None,
 ) -> None:
     """Run a NumPy reference forward pass and check every layer's figures against it."""
@@ -341,35 +387,46 @@ LIMIT = "Limit (flags win over the spec's budget): "
 @app.command("check")
 def check_budgets(
     specs: Annotated[
-        list[str], typer.Argument(help="Spec files or globs (quoted: 'specs/**/*.yaml').")
+        list[str],
+        typer.Argument(metavar="SPEC...", help="Spec files or globs (quoted: 'specs/**/*.yaml')."),
     ],
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, markdown or github.")
+        str,
+        typer.Option("--format", "-f", metavar="FORMAT", help="table, json, markdown or github."),
     ] = "table",
     baseline: Annotated[
         str | None,
         typer.Option(
+            metavar="PATH",
             help="The spec on the base branch, or a directory holding the base branch's specs"
             " at the same paths: growth is measured against it.",
         ),
     ] = None,
     max_growth: Annotated[
         str | None,
-        typer.Option(help="Largest growth against --baseline, e.g. params=5%,macs=10%."),
+        typer.Option(
+            metavar="METRIC=PCT,...",
+            help="Largest growth against --baseline, e.g. params=5%,macs=10%.",
+        ),
     ] = None,
-    max_params: Annotated[str | None, typer.Option(help=LIMIT + "25.6M.")] = None,
-    max_macs: Annotated[str | None, typer.Option(help=LIMIT + "4.1G.")] = None,
-    max_flops: Annotated[str | None, typer.Option(help=LIMIT + "8.2G.")] = None,
+    max_params: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "25.6M.")] = None,
+    max_macs: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "4.1G.")] = None,
+    max_flops: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "8.2G.")] = None,
     max_peak_activation_bytes: Annotated[
-        str | None, typer.Option(help=LIMIT + "100MB or 1.5GiB.")
+        str | None, typer.Option(metavar="BYTES", help=LIMIT + "100MB or 1.5GiB.")
     ] = None,
-    max_model_bytes: Annotated[str | None, typer.Option(help=LIMIT + "100MiB.")] = None,
+    max_model_bytes: Annotated[
+        str | None, typer.Option(metavar="BYTES", help=LIMIT + "100MiB.")
+    ] = None,
     min_receptive_field: Annotated[
         str | None,
-        typer.Option(help="Smallest receptive field, e.g. 200, 96x96 or 200@layer4."),
+        typer.Option(
+            metavar="SIZE[@LAYER]", help="Smallest receptive field, e.g. 200, 96x96 or 200@layer4."
+        ),
     ] = None,
     output_shape: Annotated[
-        str | None, typer.Option(help="Exact output shape, e.g. 1000 or 21x224x224.")
+        str | None,
+        typer.Option(metavar="CxHxW", help="Exact output shape, e.g. 1000 or 21x224x224."),
     ] = None,
 ) -> None:
     """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
@@ -419,4 +476,10 @@ def main() -> None:
     # convcalc uses no pydantic plugins; looking them up scans every installed package's
     # entry points, a tenth of the startup time of `shapes`.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    app()
+    try:
+        app()
+    except Exception:
+        # A bug, not a user's mistake: the traceback, and an exit code of its own, so that
+        # CI never reads a crash as `check`'s "budget exceeded" (1) or a bad spec (2).
+        traceback.print_exc()
+        sys.exit(EXIT_BUG)

@@ -28,7 +28,7 @@ def require_sympy() -> None:
     """Refuse a symbolic spec when sympy is not installed, saying how to get it."""
     if sympy is None:
         raise ConvCalcError(
-            "symbolic sizes need sympy: pip install 'convcalc[symbolic]'", field="input"
+            "symbolic sizes need sympy: pip install sympy (or 'convcalc[symbolic]')", field="input"
         )
 
 

@@ -979,3 +979,51 @@ def test_layer_figures_sum_to_totals(case: tuple[dict, list[int]], batch: int):
         for key in SUMMED if "parts" in layer else ():
             assert sum(part[key] for part in layer["parts"]) == layer[key], (layer["name"], key)
     assert totals["peak_activation_bytes"] >= max(layer["output_bytes"] for layer in layers)
+
+
+# --- the command line itself: help, a bare call, a rank-changing --input, crashes --------
+
+
+def test_bare_convcalc_shows_the_usage_and_the_commands():
+    result = runner.invoke(app, [])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Usage: ") and result.stderr == ""
+    for command in ("shapes", "sizes", "compare", "verify", "check"):
+        assert f"  {command} " in result.stdout
+
+
+@pytest.mark.parametrize("command", ["shapes", "sizes", "compare", "verify", "check"])
+def test_help_takes_h_and_reads_without_python_types(command: str):
+    short, long = runner.invoke(app, [command, "-h"]), runner.invoke(app, [command, "--help"])
+    assert short.exit_code == long.exit_code == 0 and short.stdout == long.stdout
+    options = short.stdout.split("Options:")[1]
+    for python_type in ("<int", "<str>", "<bool>", "<list", "<path>"):
+        assert python_type not in options.lower(), (command, python_type)
+
+
+def test_an_input_of_another_rank_is_refused(tmp_path: Path):
+    path = write(tmp_path, "small.yaml", SMALL)
+    result = shapes(path, "--input", "224x224")
+    assert_refused(result, "--input: 224x224 has 1 spatial dims", "3x16x16 has 2")
+
+
+def test_sympy_is_installed_with_convcalc():
+    """`pip install .` alone runs the symbolic example specs: sympy is a dependency."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert any(dependency.startswith("sympy") for dependency in project["project"]["dependencies"])
+
+
+def test_a_bug_exits_3_with_its_traceback(monkeypatch, capsys):
+    from convcalc import analysis, cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(analysis, "analyze_path", broken)
+    monkeypatch.setattr(sys, "argv", ["convcalc", "shapes", "specs/lenet5.yaml"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 3  # never 1, `check`'s "budget exceeded"
+    assert "ZeroDivisionError: a bug" in capsys.readouterr().err
