@@ -8,7 +8,9 @@ collected as errors, not raised, so that the command can name them all; `cli` pr
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,16 +134,62 @@ def expand(patterns: list[str]) -> tuple[list[str], list[ConvCalcError]]:
     A glob that matches nothing is an error; a missing file is left for the loader to name.
     """
     paths: list[str] = []
+    real: set[str] = set()  # each file once, however many links lead to it
     errors = []
     for pattern in patterns:
         if GLOB_CHARACTERS.isdisjoint(pattern) or Path(pattern).exists():
             found = [pattern]
         else:
-            found = sorted(glob.glob(pattern, recursive=True))
+            found = sorted(_glob(pattern))
             if not found:
                 errors.append(ConvCalcError(f"no file matches {shown(pattern)}"))
-        paths.extend(path for path in found if path not in paths)
+        for path in found:
+            if os.path.realpath(path) not in real:
+                real.add(os.path.realpath(path))
+                paths.append(path)
     return paths, errors
+
+
+def _glob(pattern: str) -> list[str]:
+    """The files a glob matches, `**` included, never descending into a symlinked folder.
+
+    glob.glob follows them: two `ln -s . specs/a` links make its paths grow without end.
+    """
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        return glob.glob(pattern)  # no recursion, so no loop
+    fixed = 0  # the leading parts without glob characters: the folder to walk
+    while fixed < len(parts) and GLOB_CHARACTERS.isdisjoint(parts[fixed]):
+        fixed += 1
+    root = Path(*parts[:fixed]) if fixed else Path()
+    wanted = parts[fixed:]
+    found = []
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders.sort()
+        relative = Path(folder).relative_to(root).parts
+        found.extend(
+            str(Path(folder, name)) for name in files if _matches((*relative, name), wanted)
+        )
+    return found
+
+
+def _matches(parts: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
+    """Path parts against glob parts, `**` standing for any number of folders; hidden
+    names match only a pattern that starts with a dot, as in glob."""
+    if not wanted:
+        return not parts
+    if wanted[0] == "**":  # the folders it stands for may not be hidden ones
+        return any(
+            _matches(parts[skip:], wanted[1:])
+            for skip in range(len(parts) + 1)
+            if not any(part.startswith(".") for part in parts[:skip])
+        )
+    return (
+        bool(parts)
+        and (wanted[0].startswith(".") or not parts[0].startswith("."))
+        and fnmatch.fnmatchcase(parts[0], wanted[0])
+        and _matches(parts[1:], wanted[1:])
+    )
 
 
 def baseline_paths(paths: list[str], baseline: str | None) -> list[str | None]:

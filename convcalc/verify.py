@@ -19,6 +19,8 @@ Pure like `analysis`: it returns a `Verification` and never prints; `render` and
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,19 +152,32 @@ def verify(
 
 
 def check_save_path(path: str | Path) -> None:
-    """Refuse a --save path whose directory does not exist, before the run, not after it."""
+    """Refuse, before the run rather than after it, a --save path whose directory does not
+    exist, or that is a symlink (writing through it would overwrite the file it points to)."""
     directory = Path(path).parent
     if not directory.is_dir():
         raise ConvCalcError(f"{path}: no directory {shown(str(directory))}", field="--save")
+    if Path(path).is_symlink():
+        raise ConvCalcError(f"{path}: a symlink; give the file itself", field="--save")
 
 
 def save(verification: Verification, path: str | Path) -> None:
-    """Write the run's input, outputs and weights to an .npz (keys as in README)."""
+    """Write the run's input, outputs and weights to an .npz (keys as in README).
+
+    The arrays go to a temporary file beside `path`, renamed over it once complete: an
+    interrupted or failed write leaves any earlier file as it was.
+    """
+    check_save_path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=Path(path).parent, suffix=".npz.partial")
     try:
-        with open(path, "wb") as stream:
+        with os.fdopen(descriptor, "wb") as stream:
             np.savez(stream, **verification.arrays)
+        os.replace(temporary, path)
     except OSError as error:
         raise ConvCalcError(f"{path}: {error.strerror or error}", field="--save") from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 @dataclass(frozen=True)

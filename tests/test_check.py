@@ -361,3 +361,31 @@ def test_golden(tree, output_format, golden):
     assert result.stdout == path.read_text(encoding="utf-8"), (
         f"{golden} differs; after a deliberate change, regenerate (see the module docstring)"
     )
+
+
+def test_globs_do_not_follow_symlinked_folders_and_read_each_file_once(tmp_path: Path):
+    """Two `ln -s . specs/a` links made glob's paths grow without end; a link to a spec
+    already matched is the same file."""
+    import subprocess
+    import sys
+
+    specs = tmp_path / "specs"
+    (specs / "sub").mkdir(parents=True)
+    spec_text = Path("specs/lenet5.yaml").read_text()
+    (specs / "net.yaml").write_text(spec_text)
+    (specs / "sub" / "deep.yaml").write_text(spec_text)
+    (specs / "a").symlink_to(".")
+    (specs / "b").symlink_to(".")
+    (specs / "sub" / "link.yaml").symlink_to("../net.yaml")
+    (specs / ".hidden").mkdir()
+    (specs / ".hidden" / "x.yaml").write_text(spec_text)
+    process = subprocess.run(
+        [sys.executable, "-m", "convcalc", "check", "specs/**/*.yaml", "-f", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 0, process.stderr
+    paths = [spec["path"] for spec in json.loads(process.stdout)["specs"]]
+    assert paths == ["specs/net.yaml", "specs/sub/deep.yaml"]

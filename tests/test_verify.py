@@ -423,3 +423,31 @@ def test_shapes_never_imports_numpy():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_save_refuses_a_symlink_and_leaves_its_target_alone(tmp_path: Path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    result = invoke("verify", "specs/lenet5.yaml", "--save", str(link))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "a symlink" in result.stderr and target.read_text() == "keep me"
+
+
+def test_save_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path, monkeypatch):
+    saved = tmp_path / "run.npz"
+    saved.write_text("an earlier run")
+
+    def interrupted(stream, **arrays):
+        stream.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    result = invoke("verify", "specs/lenet5.yaml", "--save", str(saved))
+    assert result.exit_code == 2 and "No space left on device" in result.stderr
+    assert saved.read_text() == "an earlier run"  # not truncated by the failed write
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run.npz"]
+    monkeypatch.undo()
+    assert invoke("verify", "specs/lenet5.yaml", "--save", str(saved)).exit_code == 0
+    assert sorted(np.load(saved)) and sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
