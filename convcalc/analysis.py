@@ -207,6 +207,7 @@ def analyze(
             )
         )
         previous = layer.name
+    rows = _network_notes(network, rows)
     if symbols:
         rows = [_settled(row) for row in rows]
     params = _total(row.params for row in rows)
@@ -319,6 +320,40 @@ def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) ->
     in_shapes = [shapes[name] for name in sources]
     layer.check_rank(in_shapes[0])
     return in_shapes
+
+
+def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
+    """The rows with the notes about the network as a whole added to the layers concerned:
+    outputs nobody reads (a branch left out of a concat still counts), and an input that
+    reads like PyTorch's NCHW with its batch."""
+    read = {name for row in rows for name in row.inputs}
+    read |= {
+        getattr(layer, reference)
+        for layer in network.layers
+        for reference in type(layer).references
+        if isinstance(getattr(layer, reference, None), str)
+    }
+    added: dict[int, list[str]] = {}
+    for row in rows[:-1]:
+        if row.name not in read:
+            added.setdefault(row.index, []).append(
+                "nothing reads this output and it is not the network's output, yet its params"
+                " and MACs count in the totals"
+            )
+    shape = network.input.as_tuple()
+    if len(shape) == 4 and shape[0] == 1:
+        volume = "x".join(map(str, shape[1:]))
+        added.setdefault(1, []).append(
+            f"the input [{', '.join(map(str, shape))}] is read as 1 channel of a {volume} volume;"
+            f" for PyTorch's NCHW with its batch, write `input: [{', '.join(map(str, shape[1:]))}]`"
+            " and put the batch in `batch:`"
+        )
+    return [
+        dataclasses.replace(row, notes=(*row.notes, *added[row.index]))
+        if row.index in added
+        else row
+        for row in rows
+    ]
 
 
 def last_use(rows: Sequence[Row]) -> dict[str, int]:

@@ -73,3 +73,36 @@ def test_totals_are_column_sums():
     for key in ("params", "buffers", "macs", "flops", "connections"):
         assert getattr(report.totals, key) == sum(getattr(row, key) for row in report.layers)
     assert report.totals.model_bytes == 4 * (report.totals.params + report.totals.buffers)
+
+
+def test_a_layer_nobody_reads_gets_a_note(network):
+    report = network(
+        [3, 8, 8],
+        {"name": "a", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "forgotten", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "b", "type": "conv", "out_channels": 4, "kernel_size": 1, "inputs": ["a"]},
+        {"name": "out", "type": "add", "inputs": ["a", "b"]},
+    )
+    noted = [layer for layer, note in report.notes if "nothing reads this output" in note]
+    assert noted == ["forgotten"]  # not `out`, the network's output
+    # It still counts, and the note says so.
+    assert report.totals.params == sum(row.params for row in report.layers)
+
+
+def test_max_unpool_reads_its_pool(network):
+    report = network(
+        [2, 8, 8],
+        {"name": "pool", "type": "max_pool", "kernel_size": 2},
+        {"name": "conv", "type": "conv", "out_channels": 2, "kernel_size": 1},
+        {"name": "unpool", "type": "max_unpool", "of": "pool"},
+    )
+    assert not report.notes
+
+
+def test_an_nchw_looking_input_gets_a_note(network):
+    report = network(
+        [1, 3, 32, 32], {"name": "c", "type": "conv", "out_channels": 4, "kernel_size": 3}
+    )
+    ((layer, note),) = report.notes
+    assert layer == "c" and "1 channel of a 3x32x32 volume" in note and "batch:" in note
+    assert not network([3, 32, 32], {"type": "conv", "out_channels": 4, "kernel_size": 3}).notes
