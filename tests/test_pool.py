@@ -86,3 +86,40 @@ def test_ceil_mode_window_may_exceed_a_small_input():
     assert row.connections == 1
     with pytest.raises(ConvCalcError, match="below size 1"):
         run([1, 1], {"type": "max_pool", "kernel_size": 5, "stride": 2, "ceil_mode": True})
+
+
+def test_avg_pool3d_larger_than_the_unpadded_input_is_kept_with_a_note():
+    layer = {"type": "avg_pool", "kernel_size": [3, 2, 2], "padding": 1, "stride": 1}
+    report = run([2, 2, 4, 4], layer)
+    assert report.layers[0].output_shape == (2, 2, 5, 5)  # over the padded input
+    (note,) = [note for _, note in report.notes if "avg_pool3d" in note]
+    assert "3 > 2" in note and "PyTorch's avg_pool3d refuses it" in note
+    assert not run([1, 2, 4], {**layer, "kernel_size": [3, 2]}).notes  # 2-d: PyTorch accepts
+
+
+def test_pytorch_refuses_what_the_avg_pool3d_note_says():
+    torch = pytest.importorskip("torch")
+    pool = torch.nn.AvgPool3d(kernel_size=(3, 2, 2), stride=1, padding=1)
+    with pytest.raises(RuntimeError):
+        pool(torch.zeros(1, 1, 2, 4, 4))
+    # and its 2-d pool computes the same case
+    assert torch.nn.AvgPool2d((3, 2), stride=1, padding=1)(torch.zeros(1, 1, 2, 4)).shape[-2:] == (
+        2,
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("output_padding", "message"),
+    [(-1, "output_padding -1 must be at least 0"), (2, "must be below max(stride, dilation) = 2")],
+)
+def test_output_padding_refusals_state_the_bound_broken(output_padding: int, message: str):
+    layer = {
+        "type": "conv_transpose",
+        "out_channels": 2,
+        "kernel_size": 3,
+        "stride": 2,
+        "output_padding": output_padding,
+    }
+    with pytest.raises(ConvCalcError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run([1, 4, 4], layer)

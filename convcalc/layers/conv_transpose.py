@@ -144,9 +144,11 @@ class ConvTranspose(Layer):
             pads = resolve_padding(self.padding, shape.spatial, kernel, strides, dilations)
         for s, d, extra in zip(strides, dilations, output_padding, strict=True):
             if not 0 <= extra < max(s, d):
+                # PyTorch's bound (ConvTranspose: "output padding must be smaller than either
+                # stride or dilation"); a negative one is refused for its sign.
+                bound = "at least 0" if extra < 0 else f"below max(stride, dilation) = {max(s, d)}"
                 raise ConvCalcError(
-                    f"output_padding {extra} must be below max(stride, dilation) = {max(s, d)}",
-                    field="output_padding",
+                    f"output_padding {extra} must be {bound}", field="output_padding"
                 )
         windows = tuple(
             dimension.Window(k, s, before, after, d)

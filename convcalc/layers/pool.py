@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, Literal
 
 from convcalc.dims import Window, compare, larger, violated
@@ -115,7 +116,21 @@ class AvgPool(_Pool):
             flops=kernel_volume(windows) * out.numel,
             connections=shape.channels * real_taps(shape, windows, out),
         )
-        return self.result(shape, windows, out, cost)
+        result = self.result(shape, windows, out, cost)
+        wider = [
+            f"{window.kernel} > {size}"
+            for window, size in zip(windows, shape.spatial, strict=True)
+            if isinstance(size, int) and isinstance(window.kernel, int) and window.kernel > size
+        ]
+        if len(shape.spatial) == 3 and wider:
+            # Well defined over the padded input, and PyTorch's 2-d pool computes it, but
+            # its avg_pool3d refuses a kernel larger than the unpadded input.
+            note = (
+                f"a kernel larger than the unpadded input ({', '.join(wider)}): PyTorch's"
+                " avg_pool3d refuses it"
+            )
+            result = dataclasses.replace(result, notes=(*result.notes, note))
+        return result
 
 
 class Subsample(Layer):
