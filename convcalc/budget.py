@@ -450,10 +450,19 @@ def _receptive_field(
 def _field_row(report: Report, at: str | None) -> Row:
     """The layer a receptive-field limit is checked at.
 
-    By default the last layer with spatial dims. A name may also be that of a block or a
-    repeated layer, meaning its last output, as in a spec's `inputs`.
+    By default the layer read by the first global or adaptive pool or flatten, where there
+    is one: the field of the pool itself is the whole padded input (619 on ResNet-50), so
+    any limit would pass. Otherwise the last layer with spatial dims. A name may also be
+    that of a block or a repeated layer, meaning its last output, as in a spec's `inputs`.
     """
     if at is None:
+        from convcalc.layers import LAYER_TYPES
+
+        by_name = {row.name: row for row in report.layers}
+        summary = next((row for row in report.layers if LAYER_TYPES[row.type].summarizes_map), None)
+        before = summary and by_name.get(summary.inputs[0])
+        if before is not None and before.receptive_field:
+            return before
         row = report.last_spatial_row()
         if row is None:
             raise ConvCalcError(

@@ -341,9 +341,11 @@ def test_growth_limit_is_inclusive():
 @pytest.mark.parametrize(
     ("limit", "at", "ok", "layer"),
     [
-        ("5", None, True, "gap"),  # the last layer with spatial dims: the whole map
-        ("35", None, True, "gap"),
-        ("36", None, False, "gap"),
+        # By default the layer the global pool reads: the pool's own field is the whole
+        # padded input (35x35 here), which any limit below it would pass trivially.
+        ("5", None, True, "conv2"),
+        ("6", None, False, "conv2"),
+        ("35", None, False, "conv2"),
         ("[5, 5]", "conv2", True, "conv2"),
         ("[5, 6]", "conv2", False, "conv2"),
         ("3", "conv1", True, "conv1"),
@@ -378,7 +380,7 @@ layers:
     ("entry", "message"),
     [
         ("{size: 3, at: nope}", "8: budget.min_receptive_field: at: no layer 'nope'"),
-        ("[3, 3, 3]", "8: budget.min_receptive_field: 3 sizes for the 2-d field of 'gap'"),
+        ("[3, 3, 3]", "8: budget.min_receptive_field: 3 sizes for the 2-d field of 'conv2'"),
     ],
 )
 def test_receptive_field_limit_mistakes(entry, message):

@@ -157,8 +157,9 @@ def test_flags_win_over_the_spec(tree):
         ("--max-model-bytes", "11.5KiB", 0),
         ("--max-model-bytes", "1KB", 1),
         ("--max-peak-activation-bytes", "64KiB", 1),
-        ("--min-receptive-field", "35", 0),  # at gap, the last spatial layer: the whole map
-        ("--min-receptive-field", "36", 1),
+        # At conv2, which the global pool reads (the pool's field is the whole map, 35).
+        ("--min-receptive-field", "5", 0),
+        ("--min-receptive-field", "35", 1),
         ("--min-receptive-field", "3x3@conv1", 0),
         ("--min-receptive-field", "4@conv1", 1),
         ("--output-shape", "10", 0),
@@ -389,3 +390,14 @@ def test_globs_do_not_follow_symlinked_folders_and_read_each_file_once(tmp_path:
     assert process.returncode == 0, process.stderr
     paths = [spec["path"] for spec in json.loads(process.stdout)["specs"]]
     assert paths == ["specs/net.yaml", "specs/sub/deep.yaml"]
+
+
+def test_min_receptive_field_is_checked_before_the_classifier_pools():
+    """ResNet-50's field at its global pool is the whole padded input (619), which any
+    limit would pass; by default the limit is held at the layer the pool reads, whose
+    field is 427 (Araujo, Norris and Sim, Distill 2019, Table 1: ResNet-50, 427)."""
+    held = check("specs/resnet50.yaml", "--min-receptive-field", "427", "-f", "json")
+    short = check("specs/resnet50.yaml", "--min-receptive-field", "619", "-f", "json")
+    assert (held.exit_code, short.exit_code) == (0, 1)
+    (found,) = json.loads(short.stdout)["specs"][0]["checks"]
+    assert found["actual"] == [427, 427] and found["layer"].startswith("layer4.")

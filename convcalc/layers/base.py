@@ -132,6 +132,9 @@ class Layer(BaseModel):
     max_inputs: ClassVar[int | None] = 1
     # Whether the layer needs spatial dims (so `conv2d`-style aliases make sense for it).
     spatial: ClassVar[bool] = False
+    # Whether it summarizes the map (global and adaptive pools, flatten): its field is then
+    # about the input's size, so receptive-field budgets look at the layer before it.
+    summarizes_map: ClassVar[bool] = False
     # Whether its receptive-field step is a continuous envelope around the positions an
     # output really reads (upsampling, adaptive windows), not those exact positions.
     envelope_field: ClassVar[bool] = False

@@ -24,6 +24,7 @@ class Flatten(Layer):
     """
 
     type: Literal["flatten"] = "flatten"
+    summarizes_map = True
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only

@@ -22,6 +22,7 @@ class _GlobalPool(Layer):
     """What global pools share: each output reads its channel's whole map."""
 
     spatial = True
+    summarizes_map = True
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """Every real value of every channel, counted on an indicator."""
@@ -60,6 +61,7 @@ class GlobalMaxPool(_GlobalPool):
 
 class _AdaptivePool(Layer):
     spatial = True
+    summarizes_map = True
     envelope_field = True  # its widest window at a stride of in/out
     output_size: SizeArg
 
