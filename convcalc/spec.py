@@ -319,7 +319,7 @@ def validate_layer(raw: dict, index: int, line: int | None = None) -> Layer:
         try:
             layer = cls.model_validate({**raw, "type": cls.type_name()})
         except ValidationError as error:
-            raise _pydantic_error(error) from None
+            raise _pydantic_error(error, cls) from None
         layer._rank = rank
         return layer
     except ConvCalcError as error:
@@ -528,10 +528,16 @@ def _resolve(
 
 def _hint(given: str, known) -> str:
     """'; did you mean ...?' for the closest of `known`, or ''."""
+    close = _closest(given, known)
+    return f"; did you mean {shown(close)}?" if close else ""
+
+
+def _closest(given: str, known) -> str | None:
+    """The one of `known` closest to `given`, when one is close."""
     if len(given) > 100:  # difflib's cost grows with the product of the lengths
-        return ""
+        return None
     close = difflib.get_close_matches(given, [name for name in known if len(name) <= 100], n=1)
-    return f"; did you mean {shown(close[0])}?" if close else ""
+    return close[0] if close else None
 
 
 def _listing(names, shown_names: int = 12) -> str:
@@ -555,24 +561,42 @@ def _substitute(value: Any, args: dict[str, Any], field_name: str | None = None)
     return value
 
 
-def _pydantic_error(error: ValidationError) -> ConvCalcError:
-    """The first of pydantic's errors as one `field: message` line."""
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
-    # Union members add their type to the location ('kernel_size.int'); keep the field.
-    field_name = location.split(".")[0] if location else None
-    message = first["msg"]
+MAX_PROBLEMS = 10  # problems of one layer listed in its error line
+# Pydantic's bound checks, with the word for each: a broken bound says more than the type
+# errors of the union's other members ("Input should be a valid integer, got [0, 1]").
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most")}
+
+
+def _pydantic_error(error: ValidationError, cls: type[Layer]) -> ConvCalcError:
+    """Pydantic's errors as one line: each field's most telling problem, `field: message`,
+    up to MAX_PROBLEMS of them."""
+    by_field: dict[str, list[dict]] = {}
+    for problem in error.errors():
+        field_name = str(problem["loc"][0]) if problem["loc"] else ""
+        by_field.setdefault(field_name, []).append(problem)
+    parts = [_field_problem(name, problems, cls) for name, problems in by_field.items()]
+    if len(parts) == 1:
+        name, message = parts[0]
+        return ConvCalcError(message, field=name or None)
+    listed = [f"{name}: {message}" if name else message for name, message in parts]
+    more = len(listed) - MAX_PROBLEMS
+    text = "; ".join(listed[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+    return ConvCalcError(text)
+
+
+def _field_problem(name: str, problems: list[dict], cls: type[Layer]) -> tuple[str, str]:
+    """(field, message) for one field's problems."""
+    first = problems[0]
     if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "missing"
-    elif "input" in first and first["type"] != "missing":
-        shown = repr(first["input"])
-        message = f"{message}, got {shown if len(shown) <= 40 else shown[:37] + '...'}"
-    more = len(error.errors()) - 1
-    if more and first["type"] not in ("extra_forbidden", "missing"):
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConvCalcError(message, field=field_name)
+        close = _closest(name, cls.model_fields)
+        return name, "unknown field" + (f" (did you mean {shown(close)}?)" if close else "")
+    if first["type"] == "missing":
+        return name, "missing"
+    for problem in problems:
+        if problem["type"] in _BOUNDS:
+            key, word = _BOUNDS[problem["type"]]
+            return name, f"must be {word} {problem['ctx'][key]}, got {shown(problem['input'])}"
+    return name, f"{first['msg']}, got {shown(first.get('input'))}"
 
 
 def _layer_list(value: Any, where: str) -> list[Any]:

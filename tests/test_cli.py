@@ -186,7 +186,7 @@ BAD_SPECS = [
     pytest.param(
         "s.yaml",
         spec("{name: c1, type: conv, out_channels: 0, kernel_size: 3}"),
-        ["layer 1 (c1): out_channels:", "greater than or equal to 1", "got 0"],
+        ["layer 1 (c1): out_channels:", "must be at least 1, got 0"],
         id="zero-out-channels",
     ),
     pytest.param(

@@ -97,7 +97,7 @@ def test_error_names_layer_line_and_field():
     assert (error.layer_index, error.layer_name, error.field, error.line) == (
         2, "b", "out_channels", 4,
     )  # fmt: skip
-    assert "greater than or equal to 1" in str(error)
+    assert "must be at least 1, got 0" in str(error)
 
 
 # Hostile documents: each is refused in one line, before anything recurses or overflows.
@@ -207,3 +207,26 @@ def test_full_names_are_not_visible_inside_a_block():
     text = DOTTED.replace("inputs: [conv, skip]", "inputs: [conv, layer1.0.conv1]")
     with pytest.raises(ConvCalcError, match="unknown layer 'layer1.0.conv1'"):
         load_text(text)
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        (
+            "{type: conv, out_channel: 4, strides: 2, kernel_size: 3}",
+            "out_channels: missing; out_channel: unknown field (did you mean 'out_channels'?);"
+            " strides: unknown field (did you mean 'stride'?)",
+        ),
+        ("{type: pad, padding: [[-4, -4], [1, 1]]}", "padding: must be at least 0, got -4"),
+        ("{type: conv, out_channels: 4, kernel_size: [0, 1]}", "kernel_size: must be at least 1"),
+        (
+            "{type: conv, out_channels: -4, kernel_size: 0}",
+            "kernel_size: must be at least 1, got 0; out_channels: must be at least 1, got -4",
+        ),
+    ],
+)
+def test_every_problem_of_a_layer_is_named_plainly(layer: str, expected: str):
+    with pytest.raises(ConvCalcError) as caught:
+        load_text(f"input: [3, 8, 8]\nlayers:\n  - {layer}\n")
+    assert expected in str(caught.value)
+    assert "more problem" not in str(caught.value) and "valid integer" not in str(caught.value)
