@@ -29,7 +29,10 @@ from convcalc.text import CONTROL, cut, shown
 if TYPE_CHECKING:
     from convcalc.budget import Budget
 
-MAX_FILE_BYTES = 10 * 2**20
+MAX_FILE_BYTES = 10 * 2**20  # a JSON spec
+# A YAML spec: PyYAML builds every value in Python even over libyaml's C parser, about
+# 1.2 s and 60 MB per MiB of small values, so YAML's limit is lower than JSON's.
+MAX_YAML_BYTES = 2 * 2**20
 MAX_LAYERS = 20_000
 MAX_SIZE = 2**31  # any one count a spec states
 MAX_NODES = 1_000_000  # values in a parsed spec, YAML aliases expanded
@@ -101,17 +104,18 @@ class Network:
 def load_path(path: str | Path) -> Network:
     """Read and validate the spec at `path` (YAML, or JSON by its .json suffix)."""
     path = Path(path)
+    json_format = path.suffix.lower() == ".json"
     try:
-        text = read_text(path)
-        network = load_text(text, json_format=path.suffix.lower() == ".json", name=path.stem)
+        text = read_text(path, MAX_FILE_BYTES if json_format else MAX_YAML_BYTES)
+        network = load_text(text, json_format=json_format, name=path.stem)
     except ConvCalcError as error:
         raise error.add_context(file=str(path)) from None
     network.file = str(path)
     return network
 
 
-def read_text(path: Path) -> str:
-    """The UTF-8 text of the regular file at `path`, refused past MAX_FILE_BYTES.
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of the regular file at `path`, refused past `limit` bytes.
 
     A path may point anywhere (a symlink to /dev/zero, a FIFO): only a regular file is
     read, and never more than the limit and one byte.
@@ -122,11 +126,12 @@ def read_text(path: Path) -> str:
         with os.fdopen(descriptor, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise ConvCalcError("not a regular file")
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as error:
         raise ConvCalcError(error.strerror or str(error)) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConvCalcError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+    if len(data) > limit:
+        kind = "a YAML spec" if limit == MAX_YAML_BYTES else "a spec"
+        raise ConvCalcError(f"larger than {limit // 2**20} MiB, the limit for {kind}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -511,6 +511,16 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path):
     )
 
 
+def test_yaml_has_a_lower_size_limit_than_json(tmp_path: Path):
+    """PyYAML builds every value in Python: a 10 MiB YAML spec took 16-20 s and 800 MB."""
+    padding = "x" * (3 * 2**20)
+    yaml_spec = write(tmp_path, "big.yaml", f"name: '{padding}'\n" + SMALL)
+    assert_refused(shapes(yaml_spec), "larger than 2 MiB, the limit for a YAML spec")
+    document = {"name": padding, "input": [3, 8, 8], "layers": [{"type": "flatten"}]}
+    json_spec = write(tmp_path, "big.json", json.dumps(document))
+    assert shapes(json_spec, "--format", "json").exit_code == 0
+
+
 def test_not_utf8(tmp_path: Path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: caf\xe9\n".encode("latin-1"))
