@@ -489,7 +489,9 @@ def _markdown_cell(column: Column, row: Row, report: Report) -> str:
     return markdown_text(text) if column.from_spec else text.replace("|", "\\|")
 
 
-def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> None:
+def print_tables(
+    reports: list[Report], columns: tuple[str, ...], file=None, width: int | None = None
+) -> None:
     """One table per spec, parts indented beneath their layer, then totals and notes.
 
     On a terminal rich draws it, with colour; elsewhere (pipes, CI logs) the same box is
@@ -505,19 +507,35 @@ def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> 
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=file, highlight=False)
+    console = Console(file=file, highlight=False, **({"width": width} if width else {}))
     for report in reports:
         headers, widths, right, rows = _table_layout(report, columns)
+        shown, dropped = fitting_columns(columns, widths, console.width)
         table = Table()
-        for header, width, numeric in zip(headers, widths, right, strict=True):
-            # Fixed widths spare rich from measuring every cell (most of its time).
+        for position in shown:
+            key, header, width = columns[position], headers[position], widths[position]
+            # Fixed widths spare rich from measuring every cell (most of its time). Numbers
+            # are never cut; names and inputs lists fold onto more lines when space is short.
+            foldable = COLUMNS[key].from_spec
             table.add_column(
-                header, justify="right" if numeric else "left", width=width, no_wrap=True
+                header,
+                justify="right" if right[position] else "left",
+                width=None if foldable else width,
+                min_width=min(width, FOLDED_WIDTH) if foldable else width,
+                max_width=width if foldable else None,
+                no_wrap=not foldable,
+                overflow="fold",
             )
         for cells, is_part in rows:
-            table.add_row(*(Text(cell) for cell in cells), style="dim" if is_part else None)
+            texts = (Text(cells[position]) for position in shown)
+            table.add_row(*texts, style="dim" if is_part else None)
         console.print(plain(title(report)))
         console.print(table)
+        if dropped:
+            console.print(
+                f"columns left out to fit {console.width} columns: {', '.join(dropped)}"
+                " (widen the terminal, or choose them with --columns)"
+            )
         totals = Table.grid(padding=(0, 2))
         totals.add_column()
         totals.add_column(justify="left" if report.symbols else "right")
@@ -527,6 +545,46 @@ def print_tables(reports: list[Report], columns: tuple[str, ...], file=None) -> 
         for layer, note in report.notes:
             console.print(Text.assemble(("note", "yellow"), printable(f": {layer}: {note}")))
         console.print()
+
+
+FOLDED_WIDTH = 12  # the narrowest a folded name or inputs column becomes
+# The columns left out first when a terminal is too narrow for the table; name, output,
+# params and MACs always stay.
+DROP_ORDER = ("share", "padding", "stride", "connections", "flops", "memory", "inputs", "rf")
+
+
+def fitting_columns(
+    columns: tuple[str, ...], widths: list[int], available: int
+) -> tuple[list[int], list[str]]:
+    """The positions of the columns that fit in `available` characters, with names and
+    inputs folded as far as FOLDED_WIDTH, and the keys of those left out, in DROP_ORDER."""
+
+    def needed(positions: list[int]) -> int:
+        cells = sum(
+            min(widths[position], FOLDED_WIDTH)
+            if COLUMNS[columns[position]].from_spec
+            else widths[position]
+            for position in positions
+        )
+        return cells + 3 * len(positions) + 1  # a space each side and a border per column
+
+    shown = list(range(len(columns)))
+    dropped = []
+    for key in DROP_ORDER:
+        if needed(shown) <= available:
+            break
+        if key in columns:
+            shown.remove(columns.index(key))
+            dropped.append(key)
+    return shown, dropped
+
+
+def unclipped(table):
+    """`table` with every column folding rather than cutting: a number too wide for its
+    column goes on over two lines instead of ending in '…'."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
 
 
 def plain_table(report: Report, columns: tuple[str, ...]) -> str:
@@ -686,10 +744,13 @@ def print_comparison(comparison: Comparison) -> None:
 
     console = _console()
     if comparison.diff is None:
-        console.print(_candidates_table(comparison))
+        console.print(unclipped(_candidates_table(comparison)))
     else:
-        console.print(_side_by_side_table(comparison.candidates))
-        console.print(_diff_table(comparison.diff) if comparison.diff else "no layer changed")
+        console.print(unclipped(_side_by_side_table(comparison.candidates)))
+        if comparison.diff:
+            console.print(unclipped(_diff_table(comparison.diff)))
+        else:
+            console.print("no layer changed")
     for candidate in comparison.candidates:
         for layer, note in candidate.report.notes:
             console.print(
@@ -943,7 +1004,7 @@ def print_verification(verification: Verification) -> None:
             for key, _ in VERIFY_COLUMNS
         ]
         table.add_row(str(layer.index), plain(layer.name), layer.type, *marks)
-    console.print(table)
+    console.print(unclipped(table))
     failed = len(verification.mismatches)
     verdict = (
         Text("all checks agree", "green")
@@ -1307,13 +1368,13 @@ def print_check(run: CheckRun) -> None:
                     margin_text(outcome),
                     Text("✓", "green") if outcome.ok else Text("✗", "bold red"),
                 )
-            console.print(table)
+            console.print(unclipped(table))
         for outcome in spec.violations:
             console.print(Text(printable(f"✗ {outcome.budget}: {violation_text(outcome)}"), "red"))
         for note in spec.notes:
             console.print(Text.assemble(("note", "yellow"), printable(f": {note}")))
         if spec.diff:
-            console.print(_diff_table(spec.diff))
+            console.print(unclipped(_diff_table(spec.diff)))
         console.print()
     style = "bold green" if run.ok else "bold red"
     console.print(Text(f"convcalc check: {check_summary(run)}", style))

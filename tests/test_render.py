@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -80,3 +81,85 @@ def test_markdown_share_is_the_percentage_alone():
 )
 def test_human_units_keep_three_significant_digits(count, binary, text):
     assert render.human(count, binary) == text
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("spec", ["specs/resnet50.yaml", "specs/lenet5.yaml", "specs/unet.yaml"])
+def test_numbers_are_never_cut_in_a_narrow_terminal(spec: str, width: int):
+    report = analyze_path(spec)
+    out = Terminal()
+    render.print_tables([report], render.DEFAULT_COLUMNS, file=out, width=width)
+    text = ANSI.sub("", out.getvalue())
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    table_lines = [line for line in text.splitlines() if line.startswith("│")]
+    for row in report.layers:  # every layer's params and MACs, whole, in its row
+        assert any(
+            render.human(row.params) in line and render.human(row.macs) in line
+            for line in table_lines
+        ), row.name
+    if width == 80 and spec != "specs/lenet5.yaml":
+        assert "columns left out to fit 80 columns: share" in text
+
+
+def test_a_real_80_column_terminal_keeps_the_numbers(tmp_path):
+    """In a pseudo-terminal of 80 columns, as a user's shell gives it."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convcalc", "shapes", "specs/resnet50.yaml"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**environment, "TERM": "xterm"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the follower closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "")
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "25.6 M (25,557,032)" in text and "4.09 G (4,089,184,256)" in text
+    assert "│ fc" in text and "2.05 M" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "3x3", "vs", "dw3x3 + 1x1", "--channels", "1024", "--size", "224"],
+        ["compare", "specs/resnet18.yaml", "vs", "specs/resnet50.yaml"],
+        ["check", "specs/resnet50.yaml", "--baseline", "specs/resnet18.yaml"],
+        ["verify", "specs/lenet5.yaml"],
+    ],
+)
+def test_compare_check_and_verify_fold_rather_than_cut_at_80_columns(args, monkeypatch):
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    out = Terminal()
+    monkeypatch.setattr(render, "_console", lambda: Console(file=out, width=80, highlight=False))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (0, 1), result.output
+    text = ANSI.sub("", out.getvalue())
+    assert text and "…" not in text
