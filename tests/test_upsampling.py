@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -129,3 +130,52 @@ def test_max_unpool_takes_its_pools_stride_however_written():
             {"type": "max_unpool", "of": "pool", "kernel_size": 3},
         )
         assert report.layers[-1].output_shape == (1, 9, 9)
+
+
+def _taps_position_by_position(size, out_size, ratio, cubic, align_corners):
+    """The count of source_taps, written separately: every output position in turn."""
+    from convcalc.layers.upsample import source_index
+
+    total = 0
+    for position in range(out_size):
+        src = source_index(position, ratio, align_corners)
+        src = src if cubic else max(src, 0.0)
+        first = math.floor(src)
+        if src == first:
+            total += 1
+        elif cubic:
+            total += len({min(max(first + tap, 0), size - 1) for tap in range(-1, 3)})
+        else:
+            total += 2 if first < size - 1 else 1
+    return total
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("cubic", [False, True])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_taps_counted_by_runs_equal_the_count_position_by_position(size, cubic, align_corners):
+    from convcalc.layers.upsample import RUNS_FROM, source_taps
+
+    for out_size in (RUNS_FROM * (size + 2) + 1, 1000, 4099):
+        ratio = (size - 1) / (out_size - 1) if align_corners else size / out_size
+        expected = _taps_position_by_position(size, out_size, ratio, cubic, align_corners)
+        assert source_taps.__wrapped__(size, out_size, ratio, cubic, align_corners) == expected
+
+
+def test_a_huge_upsample_of_a_small_input_does_not_visit_every_output(monkeypatch):
+    """Bicubic upsamples of [1, 3, 5] to sizes near 2^20 took seconds each, position by
+    position; counted by runs of one floor, the work grows with the input's size."""
+    from convcalc.layers import upsample
+
+    calls = []
+    original = upsample.source_index
+    monkeypatch.setattr(upsample, "source_index", lambda *args: calls.append(1) or original(*args))
+    upsample.source_taps.cache_clear()
+    layers = [
+        {"type": "upsample", "mode": mode, "size": [2**20 - 3, 2**20 - 5]}
+        for mode in ("bicubic", "bilinear")
+    ]
+    for layer in layers:
+        report = run([1, 3, 5], layer)
+        assert report.layers[-1].output_shape == (1, 2**20 - 3, 2**20 - 5)
+    assert len(calls) < 10_000  # position by position: over 4 million

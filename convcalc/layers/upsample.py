@@ -58,20 +58,52 @@ def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corne
     floor(src) and the next position for linear, floor(src)-1..+2 for cubic, both clamped
     to the input. A tap whose weight is zero (src falls on an input position) is no
     connection.
+
+    The count depends only on floor(src) and on whether src is whole, and src grows with
+    the output position: so when the output is much larger than the input, the positions
+    are counted by runs of one floor, each found by bisection, in time that grows with the
+    input's size rather than the output's (3 -> 2^20 took seconds position by position).
     """
-    total = 0
-    for position in range(out_size):
+
+    def src_at(position: int) -> float:
         src = source_index(position, ratio, align_corners)
-        if not cubic:
-            src = max(src, 0.0)
-        first = math.floor(src)
-        if src == first:
-            total += 1
-        elif cubic:
-            total += len({min(max(first + tap, 0), size - 1) for tap in range(-1, 3)})
-        else:
-            total += 2 if first < size - 1 else 1
+        return src if cubic else max(src, 0.0)
+
+    def taps(first: int) -> int:  # for a src strictly between first and first + 1
+        if cubic:
+            return len({min(max(first + tap, 0), size - 1) for tap in range(-1, 3)})
+        return 2 if first < size - 1 else 1
+
+    if out_size <= RUNS_FROM * (size + 2):
+        total = 0
+        for position in range(out_size):
+            src = src_at(position)
+            first = math.floor(src)
+            total += 1 if src == first else taps(first)
+        return total
+    total, position = 0, 0
+    while position < out_size:
+        first = math.floor(src_at(position))
+        end = _first_where(position, out_size, lambda o, first=first: src_at(o) >= first + 1)
+        whole = _first_where(position, end, lambda o, first=first: src_at(o) > first)
+        # src equals `first` from `position` to `whole`, and lies above it up to `end`.
+        total += (whole - position) + (end - whole) * taps(first)
+        position = end
     return total
+
+
+RUNS_FROM = 64  # outputs per input position past which source_taps counts by runs
+
+
+def _first_where(low: int, high: int, holds) -> int:
+    """The first position in [low, high) where `holds` (false, then true) does; high if none."""
+    while low < high:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 class Upsample(Layer):
