@@ -18,6 +18,7 @@ Pure like `analysis`: it returns a `Verification` and never prints; `render` and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -124,11 +125,12 @@ def verify(
     tick = _progress_counter(progress, steps)
 
     run = _Forward(network, report, seed, plan, keep_arrays)
-    measured = [
-        run.layer(layer, row, tick)
-        for layer, row in zip(network.layers, report.layers, strict=True)
-    ]
-    dependencies = _dependencies(network, report, run.inputs, plan, tick)
+    measured = []
+    for layer, row in zip(network.layers, report.layers, strict=True):
+        with _allocation_failures(max_memory, layer_index=row.index, layer_name=row.name):
+            measured.append(run.layer(layer, row, tick))
+    with _allocation_failures(max_memory, field="receptive field measurement"):
+        dependencies = _dependencies(network, report, run.inputs, plan, tick)
     slacks = _envelope_slack(network, report)
     layers = []
     for index, (row, figures) in enumerate(zip(report.layers, measured, strict=True)):
@@ -149,6 +151,24 @@ def verify(
         seed=seed,
         arrays=run.arrays,
     )
+
+
+@contextlib.contextmanager
+def _allocation_failures(max_memory: int, **place):
+    """An allocation the machine refuses (an address-space or container limit below
+    --max-memory) as a user-facing error naming where and how much, not a traceback."""
+    try:
+        yield
+    except MemoryError as error:
+        # NumPy's _ArrayMemoryError says how many bytes it asked for.
+        asked = getattr(error, "_total_size", None)
+        amount = f" of {asked:,} bytes" if isinstance(asked, int) else ""
+        raise ConvCalcError(
+            f"an allocation{amount} failed, under --max-memory {max_memory:,} bytes: this"
+            " machine has less memory available; give a lower --max-memory or a smaller"
+            " --input",
+            **place,
+        ) from None
 
 
 def check_save_path(path: str | Path) -> None:

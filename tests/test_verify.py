@@ -451,3 +451,23 @@ def test_save_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path, mo
     monkeypatch.undo()
     assert invoke("verify", "specs/lenet5.yaml", "--save", str(saved)).exit_code == 0
     assert sorted(np.load(saved)) and sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
+
+
+def test_an_allocation_the_machine_refuses_is_one_error_line(tmp_path: Path):
+    """Under an address-space limit below --max-memory, NumPy's MemoryError escaped with a
+    traceback and exit 1; it is one `error:` line naming the layer, exit 2."""
+    script = (
+        "import resource, sys\n"
+        "import numpy, convcalc.verify, convcalc.numeric, convcalc.render\n"
+        "from convcalc.cli import main\n"
+        "usage = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (usage + 400 * 2**20, resource.RLIM_INFINITY))\n"
+        "sys.argv = ['convcalc', 'verify', 'specs/vgg16.yaml', '--max-memory', '8GiB']\n"
+        "main()\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert process.returncode == 2, process.stderr[-2000:]
+    (line,) = process.stderr.splitlines()
+    assert line.startswith("error: specs/vgg16.yaml: layer ") and "allocation" in line
