@@ -18,10 +18,11 @@ from convcalc.analysis import Report, analyze
 from convcalc.budget import Budget, Outcome, evaluate, merge
 from convcalc.compare import LayerChange, layer_diff
 from convcalc.errors import ConvCalcError
-from convcalc.spec import load_path, require_numbers
+from convcalc.spec import Network, load_path, require_numbers, set_sizes
 from convcalc.text import shown
 
-NUMBERS = "give them numbers in the spec"  # how to make a symbolic spec checkable
+# How to make a symbolic spec checkable.
+NUMBERS = "give them sizes with --set H=224, or numbers in the spec"
 
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -67,8 +68,14 @@ class CheckRun:
         return not self.errors and all(spec.ok for spec in self.specs)
 
 
-def check(patterns: list[str], flags: Budget, baseline: str | None = None) -> CheckRun:
-    """Check the specs named by `patterns` (files or globs) against their budgets and `flags`.
+def check(
+    patterns: list[str],
+    flags: Budget,
+    baseline: str | None = None,
+    sizes: dict[str, int] | None = None,
+) -> CheckRun:
+    """Check the specs named by `patterns` (files or globs) against their budgets and `flags`,
+    symbolic input sizes given `sizes` (`--set H=224`).
 
     Raises ConvCalcError for a malformed call; collects invalid specs in `errors`.
     """
@@ -82,14 +89,18 @@ def check(patterns: list[str], flags: Budget, baseline: str | None = None) -> Ch
     specs = []
     for path, baseline_path in zip(paths, baselines, strict=True):
         try:
-            specs.append(check_spec(path, flags, baseline_path, baseline is not None))
+            specs.append(check_spec(path, flags, baseline_path, baseline is not None, sizes))
         except ConvCalcError as error:
             errors.append(error)
     return CheckRun(specs, errors)
 
 
 def check_spec(
-    path: str, flags: Budget, baseline_path: str | None = None, expect_baseline: bool = False
+    path: str,
+    flags: Budget,
+    baseline_path: str | None = None,
+    expect_baseline: bool = False,
+    sizes: dict[str, int] | None = None,
 ) -> SpecCheck:
     """One spec: validate and analyze it as `shapes` does, then evaluate its budget.
 
@@ -99,12 +110,13 @@ def check_spec(
     network = load_path(path)
     budget = merge(network.budget, flags)
     try:
-        report = analyze(require_numbers(network, "check", NUMBERS))
+        report = analyze(require_numbers(_sized(network, sizes), "check", NUMBERS))
         # A baseline's own errors already name the baseline file.
         baseline = None
         if baseline_path:
             try:
-                baseline = analyze(require_numbers(load_path(baseline_path), "check", NUMBERS))
+                base = _sized(load_path(baseline_path), sizes)
+                baseline = analyze(require_numbers(base, "check", NUMBERS))
             except ConvCalcError as error:
                 raise error.add_context(file=str(baseline_path)) from None
         outcomes = evaluate(budget, report, network.lines, baseline)
@@ -125,6 +137,16 @@ def check_spec(
         baseline=baseline,
         diff=layer_diff(baseline, report) if baseline else None,
         notes=tuple(notes),
+    )
+
+
+def _sized(network: Network, sizes: dict[str, int] | None) -> Network:
+    """The network with `sizes` given to those of its input's symbols they name (a call
+    may check symbolic and numeric specs at once)."""
+    if not sizes or not network.symbols:
+        return network
+    return set_sizes(
+        network, {name: size for name, size in sizes.items() if name in network.symbols}
     )
 
 

@@ -428,6 +428,9 @@ def check_budgets(
         str | None,
         typer.Option(metavar="CxHxW", help="Exact output shape, e.g. 1000 or 21x224x224."),
     ] = None,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
+    ] = None,
 ) -> None:
     """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
     from convcalc import render
@@ -448,7 +451,7 @@ def check_budgets(
                 "max_growth": max_growth,
             }
         )
-        run = check(specs, flags, baseline)
+        run = check(specs, flags, baseline, parse_size_settings(settings))
     except ConvCalcError as error:
         raise fail(str(error)) from None
     if run.errors:
