@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,6 +43,8 @@ class Row:
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
     conditions: tuple = ()  # symbolic.Condition on the input sizes this layer relies on
+    # The layer as the spec gives it (its fields), for diffs of two specs.
+    layer: Layer | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ def analyze(
                     for part in result.parts
                 ),
                 conditions=tuple(conditions),
+                layer=layer,
             )
         )
         previous = layer.name

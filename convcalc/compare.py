@@ -94,7 +94,9 @@ class LayerChange:
     """A layer added, removed, or with different figures in the second spec."""
 
     name: str
-    change: str  # 'added', 'removed' or 'changed'
+    # 'added', 'removed', 'changed' (its own fields, params or MACs), or 'affected' (only
+    # its output shape, memory or receptive field, through a change upstream)
+    change: str
     before: LayerFigures | None
     after: LayerFigures | None
 
@@ -272,13 +274,18 @@ def cheapest(candidates: list[Candidate]) -> list[Cheapest]:
 
 
 def layer_diff(before: Report, after: Report) -> list[LayerChange]:
-    """Layers added, removed or with different figures, matched by name.
+    """Layers added, removed, changed or affected, matched by name.
 
-    They come in the order of a diff of the two lists of names (difflib), so that a removed
-    layer is listed where it stood.
+    A layer is changed when its own fields (inputs included), params or MACs differ, and
+    affected when only what flows into it does (its output shape, memory or receptive
+    field): a stride changed early affects every layer after it, and the diff keeps the
+    layers the pull request touched apart. They come in the order of a diff of the two
+    lists of names (difflib), so that a removed layer is listed where it stood.
     """
     old = {row.name: LayerFigures.of(row) for row in before.layers}
     new = {row.name: LayerFigures.of(row) for row in after.layers}
+    old_rows = {row.name: row for row in before.layers}
+    new_rows = {row.name: row for row in after.layers}
     old_names, new_names = list(old), list(new)
     changes = []
     matcher = difflib.SequenceMatcher(None, old_names, new_names, autojunk=False)
@@ -289,9 +296,22 @@ def layer_diff(before: Report, after: Report) -> list[LayerChange]:
         for name in new_names[new_start:new_end]:
             if name not in old:
                 changes.append(LayerChange(name, "added", None, new[name]))
-            elif old[name] != new[name]:
+            elif _own_change(old_rows[name], new_rows[name]):
                 changes.append(LayerChange(name, "changed", old[name], new[name]))
+            elif old[name] != new[name]:
+                changes.append(LayerChange(name, "affected", old[name], new[name]))
     return changes
+
+
+def _own_change(before: Row, after: Row) -> bool:
+    """True when the layer itself differs: its fields as written, its params or MACs."""
+    if (before.type, before.params, before.macs) != (after.type, after.params, after.macs):
+        return True
+    fields = [
+        row.layer.model_dump(exclude={"name"}) if row.layer is not None else None
+        for row in (before, after)
+    ]
+    return fields[0] != fields[1] or before.inputs != after.inputs
 
 
 def relative(value: int, reference: int) -> Fraction | None:

@@ -683,7 +683,10 @@ def shape_text(shape: tuple[int | None, ...]) -> str:
 
 
 def verdict_lines(comparison: Comparison) -> list[str]:
-    """One sentence per receptive field that two or more candidates share."""
+    """One sentence per receptive field that two or more candidates share; for two spec
+    files, what the second does to the first."""
+    if comparison.diff is not None:
+        return [spec_verdict(comparison)]
     if not comparison.verdict:
         return ["no two candidates share a receptive field, so none is cheapest at equal field"]
     lines = []
@@ -698,6 +701,25 @@ def verdict_lines(comparison: Comparison) -> list[str]:
                 f" against {found.against}"
             )
     return lines
+
+
+def spec_verdict(comparison: Comparison) -> str:
+    """'new.yaml against old.yaml: params +73.03%, MACs +40.01%; 2 layers changed, 2
+    affected, 1 added'."""
+    from convcalc.compare import relative
+
+    first, last = comparison.candidates[0], comparison.candidates[-1]
+    growth = ", ".join(
+        f"{label} {growth_text(relative(getattr(last.report.totals, key), value))}"
+        for label, key in (("params", "params"), ("MACs", "macs"))
+        for value in [getattr(first.report.totals, key)]
+    )
+    counts: dict[str, int] = {}
+    for change in comparison.diff or []:
+        counts[change.change] = counts.get(change.change, 0) + 1
+    layers = ", ".join(f"{count} {change}" for change, count in counts.items())
+    verdict = f"{last.label} against {first.label}: {growth}"
+    return verdict + (f"; layers: {layers}" if layers else "; no layer changed")
 
 
 def comparison_to_dict(comparison: Comparison) -> dict:
@@ -869,7 +891,11 @@ def _side_by_side_table(candidates: list[Candidate]):
 def _diff_table(diff: list[LayerChange]):
     from rich.table import Table
 
-    table = Table(title="layers added, removed or changed", title_justify="left")
+    table = Table(
+        title="layers added, removed, changed (their own fields, params or MACs) or affected"
+        " (their output or field, through a change upstream)",
+        title_justify="left",
+    )
     for header in DIFF_HEADERS:
         table.add_column(header, justify="right" if header in DIFF_NUMERIC else "left")
     for change in diff:

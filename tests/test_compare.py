@@ -385,3 +385,34 @@ def test_notation_error_points_at_the_character():
     result = runner.invoke(app, ["compare", "3x3", "+", "5y5", "vs", "5x5"])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[1:] == ["  3x3 + 5y5", "         ^"]
+
+
+AFFECTED = """
+input: [3, 16, 16]
+layers:
+  - {name: stem, type: conv, out_channels: 8, kernel_size: 3, padding: same}
+  - {name: body, type: conv, out_channels: 8, kernel_size: 3, padding: same}
+  - {name: head, type: conv, out_channels: 4, kernel_size: 1}
+"""
+
+
+def test_a_change_upstream_marks_later_layers_affected_not_changed(tmp_path):
+    """Two GoogLeNets differing in 9 convs showed 174 of 197 layers as changed: a layer is
+    changed for its own fields, params or MACs, and affected when only its field is."""
+    (tmp_path / "old.yaml").write_text(AFFECTED)
+    (tmp_path / "new.yaml").write_text(
+        AFFECTED.replace("kernel_size: 3, padding", "kernel_size: 5, padding", 1)
+    )
+    old, new = str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml")
+    data = compare_json(old, "vs", new)
+    assert [(change["name"], change["change"]) for change in data["diff"]] == [
+        ("stem", "changed"),
+        ("body", "affected"),
+        ("head", "affected"),
+    ]
+    assert data["diff"][1]["before"]["receptive_field"] == [5, 5]
+    assert data["diff"][1]["after"]["receptive_field"] == [7, 7]
+    result = runner.invoke(app, ["compare", old, "vs", new])
+    verdict = " ".join(result.stdout.split("verdict: ")[-1].split())
+    assert verdict.startswith(f"{new} against {old}: params +")
+    assert verdict.endswith("layers: 1 changed, 2 affected")
