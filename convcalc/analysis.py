@@ -266,7 +266,9 @@ def _conditions(symbolic_sizes: bool):
 
 
 def _per_dim(field: tuple[receptive.DimField, ...] | None, name: str) -> tuple | None:
-    return None if field is None else tuple(getattr(dim, name) for dim in field)
+    """One figure of a field per dim; None when it is known only once the sizes are set."""
+    values = None if field is None else tuple(getattr(dim, name) for dim in field)
+    return None if values is None or None in values else values
 
 
 FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "connections", "output_bytes")

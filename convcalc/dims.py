@@ -103,8 +103,21 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     The TensorFlow/Keras rule: total = max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0), the odd
     one out going after. It also covers strided windows, which PyTorch's padding='same' refuses.
     """
-    total = larger((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    if not is_known(size):
+        # The total depends on the size only through size mod stride: when it is the same
+        # for every remainder (any kernel at stride 1; kernel 1 at stride 2), it is a
+        # number, and so are the receptive fields after it.
+        totals = {same_padding_total(n, kernel, stride, dilation) for n in range(1, stride + 1)}
+        if len(totals) == 1:
+            total = totals.pop()
+            return total // 2, total - total // 2
+    total = same_padding_total(size, kernel, stride, dilation)
     return floor_div(total, 2), total - floor_div(total, 2)
+
+
+def same_padding_total(size, kernel: int, stride: int, dilation: int = 1):
+    """The total padding of 'same': max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0)."""
+    return larger((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
 
 
 def transposed_same_padding(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:

@@ -34,23 +34,24 @@ class Step:
 
     kernel: Fraction
     stride: Fraction
-    padding: Fraction
+    padding: Fraction | None  # None: known only once the sizes are set (strided 'same')
     taps: tuple[int, ...] | None = None
 
     @classmethod
     def window(cls, window: Window) -> Step | None:
         """A sliding window: dilated kernel extent, integer stride and left padding.
 
-        None when the window depends on a formula size (a global pool over H, 'same'
-        padding at a stride): the field is then known only once the sizes are set.
+        None when the window depends on a formula size (a global pool over H): the field
+        is then known only once the sizes are set. Padding that depends on the size
+        (strided 'same') leaves only the padding unknown: r' = r + (k-1)j and j' = js
+        never depend on it.
         """
-        if not is_known(window.kernel, window.stride, window.pad_before):
+        if not is_known(window.kernel, window.stride):
             return None
+        padding = Fraction(window.pad_before) if is_known(window.pad_before) else None
         dilation = window.dilation
         taps = tuple(range(0, window.extent, dilation)) if dilation > 1 else None
-        return cls(
-            Fraction(window.extent), Fraction(window.stride), Fraction(window.pad_before), taps
-        )
+        return cls(Fraction(window.extent), Fraction(window.stride), padding, taps)
 
     @classmethod
     def upsampling(cls, window: Window) -> Step | None:
@@ -72,7 +73,7 @@ class DimField:
 
     size: Fraction
     stride: Fraction
-    padding: Fraction
+    padding: Fraction | None  # None: known only once the sizes are set
     pieces: Intervals | None  # offsets from the field's start that reach it; None: untracked
 
     @property
@@ -90,9 +91,12 @@ class DimField:
             and self.stride.denominator == 1
         ):
             pieces = _spread(self.pieces, step, int(self.stride))
-        return DimField(
-            size, self.stride * step.stride, self.padding + step.padding * self.stride, pieces
+        padding = (
+            None
+            if self.padding is None or step.padding is None
+            else self.padding + step.padding * self.stride
         )
+        return DimField(size, self.stride * step.stride, padding, pieces)
 
 
 def _spread(pieces: Intervals, step: Step, jump: int) -> Intervals | None:
@@ -132,6 +136,8 @@ def union(fields: list[tuple[DimField, ...] | None]) -> tuple[DimField, ...] | N
     """
     if any(field is None for field in fields):
         return None
+    if any(dim.padding is None for field in fields for dim in field):
+        return None  # the inputs cannot be aligned without knowing where each starts
     return tuple(_union_dim(list(dims)) for dims in zip(*fields, strict=True))
 
 

@@ -931,3 +931,34 @@ def test_every_null_size_is_its_own_symbol(sizes: list):
     """A null is an anonymous size: it never shares a symbol with another axis."""
     network = build({"input": [3, *sizes], "layers": [{"type": "flatten"}]})
     assert len(network.symbols) == len(sizes)
+
+
+# google-research/receptive_field computes fields at input size None for TF-Slim nets whose
+# convs use 'SAME' padding; its tests expect numbers where stride-1 'same' and kernel-1
+# stride-2 'same' keep the padding fixed, and size and stride (never the padding) where a
+# strided 'same' padding depends on the size (inception_v2, mobilenet_v1, resnet_v1).
+SAME_STACK = [
+    {"name": "c1", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": "same"},
+    {"name": "c2", "type": "conv", "out_channels": 4, "kernel_size": 1, "stride": 2,
+     "padding": "same"},
+    {"name": "c3", "type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 2,
+     "padding": "same"},
+    {"name": "c4", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": "same"},
+]  # fmt: skip
+
+
+def test_same_padding_fields_stay_numbers_where_no_size_changes_them():
+    symbolic_report = analyze(build({"input": [3, "H", "W"], "layers": SAME_STACK}))
+    concrete = [
+        analyze(build({"input": [3, size, size + 1], "layers": SAME_STACK}))
+        for size in range(5, 21)
+    ]
+    for position, row in enumerate(symbolic_report.layers):
+        at_sizes = [report.layers[position] for report in concrete]
+        assert all(r.receptive_field == row.receptive_field for r in at_sizes), row.name
+        assert all(r.effective_stride == row.effective_stride for r in at_sizes), row.name
+        paddings = {r.effective_padding for r in at_sizes}
+        # Known exactly where every size gives the same; '?' (None) where sizes differ.
+        assert row.effective_padding == (paddings.pop() if len(paddings) == 1 else None)
+    assert symbolic_report.layers[1].effective_padding == (1, 1)  # kernel 1, stride 2
+    assert symbolic_report.layers[3].receptive_field == (15, 15)
