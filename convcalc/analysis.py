@@ -329,8 +329,8 @@ def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) ->
 
 def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
     """The rows with the notes about the network as a whole added to the layers concerned:
-    outputs nobody reads (a branch left out of a concat still counts), and an input that
-    reads like PyTorch's NCHW with its batch."""
+    outputs nobody reads (a branch left out of a concat still counts), and the spec's own
+    notes (an input that reads like PyTorch's NCHW with its batch)."""
     read = {name for row in rows for name in row.inputs}
     read |= {
         getattr(layer, reference)
@@ -345,14 +345,8 @@ def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
                 "nothing reads this output and it is not the network's output, yet its params"
                 " and MACs count in the totals"
             )
-    shape = network.input.as_tuple()
-    if len(shape) == 4 and shape[0] == 1:
-        volume = "x".join(map(str, shape[1:]))
-        added.setdefault(1, []).append(
-            f"the input [{', '.join(map(str, shape))}] is read as 1 channel of a {volume} volume;"
-            f" for PyTorch's NCHW with its batch, write `input: [{', '.join(map(str, shape[1:]))}]`"
-            " and put the batch in `batch:`"
-        )
+    if network.notes:
+        added.setdefault(1, []).extend(network.notes)
     return [
         dataclasses.replace(row, notes=(*row.notes, *added[row.index]))
         if row.index in added

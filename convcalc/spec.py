@@ -89,6 +89,7 @@ class Network:
     file: str | None = None
     budget: Budget | None = None  # the `budget:` section; `convcalc check` evaluates it
     constraints: dict[str, SizeRule] = field(default_factory=dict)  # by symbol name
+    notes: tuple[str, ...] = ()  # about the spec as a whole, shown on its first layer
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -142,7 +143,17 @@ def load_text(text: str, json_format: bool = False, name: str = "network") -> Ne
     """Parse and validate spec text."""
     document = _parse_json(text) if json_format else _parse_yaml(text)
     _check_size(document)
-    return build(document, default_name=name)
+    network = build(document, default_name=name)
+    shape = network.input.as_tuple()
+    if len(shape) == 4 and shape[0] == 1:
+        # As written by a user, not built by `compare` for its 3-d stacks.
+        volume, written = "x".join(map(str, shape[1:])), ", ".join(map(str, shape))
+        network.notes = (
+            f"the input [{written}] is read as 1 channel of a {volume} volume; for PyTorch's"
+            f" NCHW with its batch, write `input: [{written.removeprefix('1, ')}]` and put the"
+            " batch in `batch:`",
+        )
+    return network
 
 
 def _check_size(document: Any) -> None:

@@ -99,10 +99,11 @@ def test_max_unpool_reads_its_pool(network):
     assert not report.notes
 
 
-def test_an_nchw_looking_input_gets_a_note(network):
-    report = network(
-        [1, 3, 32, 32], {"name": "c", "type": "conv", "out_channels": 4, "kernel_size": 3}
-    )
-    ((layer, note),) = report.notes
+def test_an_nchw_looking_input_gets_a_note():
+    from convcalc.analysis import analyze
+    from convcalc.spec import load_text
+
+    text = "input: {}\nlayers:\n  - {{name: c, type: conv, out_channels: 4, kernel_size: 3}}\n"
+    ((layer, note),) = analyze(load_text(text.format("[1, 3, 32, 32]"))).notes
     assert layer == "c" and "1 channel of a 3x32x32 volume" in note and "batch:" in note
-    assert not network([3, 32, 32], {"type": "conv", "out_channels": 4, "kernel_size": 3}).notes
+    assert not analyze(load_text(text.format("[3, 32, 32]"))).notes
