@@ -451,9 +451,8 @@ def _csv_total(report: Report, column: str) -> object:
     """A column's cell in the totals row: `total` under name, the figure where it sums."""
     if column == "name":
         return "total"
-    if column in ("params", "macs", "flops", "connections"):
-        return getattr(report.totals, column)
-    return ""
+    # The columns whose key is a field of the totals are those that sum.
+    return getattr(report.totals, COLUMNS[column].key, "")
 
 
 def _csv_cell(value: object) -> object:
