@@ -327,8 +327,26 @@ class _Forward:
 class _Reach:
     """What the skeleton measured for one layer and one spatial dim."""
 
-    matrix: np.ndarray  # [output positions, input positions]: which input reaches which output
+    # Per output position along the dim: whether any input position reaches it, and the
+    # first and last that do (meaningless where none does). Kept reduced, chunk by chunk:
+    # the full [outputs, inputs] matrix is quadratic in the length (256 MB a layer at 16,000).
+    reached: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
     virtual: np.ndarray  # [output positions]: reaches padding (of any layer) along this dim
+
+
+def _fold_reach(
+    folded: tuple[np.ndarray, np.ndarray, np.ndarray] | None, chunk: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reached, first, last) so far, with one chunk of planes [outputs, planes] added; the
+    chunk's planes are input positions offset, offset + 1, ..."""
+    reached = chunk.any(axis=1)
+    first = np.where(reached, offset + chunk.argmax(axis=1), np.iinfo(np.int64).max)
+    last = np.where(reached, offset + chunk.shape[1] - 1 - chunk[:, ::-1].argmax(axis=1), -1)
+    if folded is None:
+        return reached, first, last
+    return folded[0] | reached, np.minimum(folded[1], first), np.maximum(folded[2], last)
 
 
 def _dependencies(
@@ -349,20 +367,19 @@ def _dependencies(
     spatial = tuple(report.input[1:])
     found: list[list[_Reach]] = [[] for _ in report.layers]
     for axis, size in enumerate(spatial):
-        parts: list[list[np.ndarray]] = [[] for _ in report.layers]
+        parts: list = [None for _ in report.layers]
         per_chunk = plan.planes_per_chunk[axis]
         for first in range(0, size, per_chunk):
             planes = np.arange(first, min(size, first + per_chunk))
             start = np.zeros((len(planes), 1, *spatial), dtype=bool)
             np.moveaxis(start, 2 + axis, 2)[np.arange(len(planes)), 0, planes] = 1
             for index, mask in _skeleton(network, report, inputs, start, kernels):
-                parts[index].append(_reach(mask, axis))
+                parts[index] = _fold_reach(parts[index], _reach(mask, axis), first)
                 tick()
         kernels.virtual_axis = axis
         nothing = np.zeros((1, 1, *spatial), dtype=bool)
         for index, mask in _skeleton(network, report, inputs, nothing, kernels):
-            matrix = np.concatenate(parts[index], axis=1)
-            found[index].append(_Reach(matrix, _reach(mask, axis)[:, 0]))
+            found[index].append(_Reach(*parts[index], _reach(mask, axis)[:, 0]))
         kernels.virtual_axis = None
     return found
 
@@ -433,17 +450,14 @@ def _field_check(
         "padding": row.effective_padding,
     }
     measured: dict[str, list] = {"size": [], "stride": [], "padding": []}
-    if not all(measure.matrix.any() for measure in reach):
+    if not all(measure.reached.any() for measure in reach):
         # No output reads any input (all padding along some dim): nothing to measure.
         return Check(predicted, {key: [None] * len(reach) for key in measured}, True)
     ok = True
     for axis, (measure, size) in enumerate(zip(reach, sizes, strict=True)):
-        matrix = measure.matrix
-        reached = matrix.any(axis=1)
-        first = matrix.argmax(axis=1)
-        last = size - 1 - matrix[:, ::-1].argmax(axis=1)
+        reached, first, last = measure.reached, measure.first, measure.last
         margin = slack[axis]
-        for position in range(matrix.shape[0]):
+        for position in range(len(reached)):
             low = position * row.effective_stride[axis] - row.effective_padding[axis]
             high = low + row.receptive_field[axis] - 1
             # The field's first and last taps: within the margin of `low` and `high`.
