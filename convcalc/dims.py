@@ -103,16 +103,20 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     The TensorFlow/Keras rule: total = max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0), the odd
     one out going after. It also covers strided windows, which PyTorch's padding='same' refuses.
     """
-    if not is_known(size):
-        # The total depends on the size only through size mod stride: when it is the same
-        # for every remainder (any kernel at stride 1; kernel 1 at stride 2), it is a
-        # number, and so are the receptive fields after it.
-        totals = {same_padding_total(n, kernel, stride, dilation) for n in range(1, stride + 1)}
-        if len(totals) == 1:
-            total = totals.pop()
-            return total // 2, total - total // 2
     total = same_padding_total(size, kernel, stride, dilation)
-    return floor_div(total, 2), total - floor_div(total, 2)
+    before, after = floor_div(total, 2), total - floor_div(total, 2)
+    if is_known(size):
+        return before, after
+    # The total depends on the size only through size mod stride, so each side that is the
+    # same for every remainder is a number (any kernel at stride 1; kernel 1 at stride 2;
+    # before an even kernel at stride 2), and so are the receptive fields that use it.
+    totals = [same_padding_total(n, kernel, stride, dilation) for n in range(1, stride + 1)]
+    befores = {total // 2 for total in totals}
+    afters = {total - total // 2 for total in totals}
+    return (
+        befores.pop() if len(befores) == 1 else before,
+        afters.pop() if len(afters) == 1 else after,
+    )
 
 
 def same_padding_total(size, kernel: int, stride: int, dilation: int = 1):

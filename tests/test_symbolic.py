@@ -944,6 +944,8 @@ SAME_STACK = [
     {"name": "c3", "type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 2,
      "padding": "same"},
     {"name": "c4", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": "same"},
+    {"name": "c5", "type": "conv", "out_channels": 4, "kernel_size": 2, "stride": 2,
+     "padding": "same"},
 ]  # fmt: skip
 
 
@@ -962,3 +964,5 @@ def test_same_padding_fields_stay_numbers_where_no_size_changes_them():
         assert row.effective_padding == (paddings.pop() if len(paddings) == 1 else None)
     assert symbolic_report.layers[1].effective_padding == (1, 1)  # kernel 1, stride 2
     assert symbolic_report.layers[3].receptive_field == (15, 15)
+    # an even kernel at stride 2: its left padding is (k-2)//2 = 0 at every size
+    assert symbolic_report.layers[4].effective_stride == (8, 8)
