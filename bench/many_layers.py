@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+from timing import REPO, time_interleaved
 
 LATENCY_GOAL = 1.0  # seconds, the median of every command on the long spec
 REFERENCE_LAYERS = 10
@@ -81,31 +77,6 @@ def write_specs(folder: Path, layers: int) -> dict[str, Path]:
 def shapes_command(spec: Path, output_format: str) -> list[str]:
     """The convcalc process being timed."""
     return [sys.executable, "-m", "convcalc", "shapes", str(spec), "-f", output_format]
-
-
-def time_once(command: list[str]) -> float:
-    """Wall-clock seconds of one run of `command`, output discarded; fails loudly on error."""
-    started = time.perf_counter()
-    process = subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=CHILD_ENV
-    )
-    elapsed = time.perf_counter() - started
-    if process.returncode:
-        sys.exit(f"{' '.join(command[2:])} failed:\n{process.stderr.decode(errors='replace')}")
-    return elapsed
-
-
-def time_interleaved(
-    commands: dict[str, list[str]], runs: int, warmup: int
-) -> dict[str, list[float]]:
-    """Run each command `runs` times, alternating between them, after `warmup` untimed rounds."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_number in range(warmup + runs):
-        for name, command in commands.items():
-            elapsed = time_once(command)
-            if round_number >= warmup:
-                times[name].append(elapsed)
-    return times
 
 
 def check_output(spec: Path, layers: int) -> None:

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = REPO / "specs" / "resnet50.yaml"
+from timing import REPO, time_interleaved
 
-CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+DEFAULT_SPEC = REPO / "specs" / "resnet50.yaml"
 
 SPEEDUP_GOAL = 8.0  # convcalc at least this many times faster than torchinfo
 LATENCY_GOAL = 0.350  # seconds, convcalc's median
@@ -126,31 +123,6 @@ def convcalc_command(spec: Path) -> list[str]:
 def torchinfo_command() -> list[str]:
     """The torchinfo process being timed."""
     return [sys.executable, "-c", TORCHINFO_PROGRAM]
-
-
-def time_once(command: list[str]) -> float:
-    """Wall-clock seconds of one run of `command`, output discarded; fails loudly on error."""
-    started = time.perf_counter()
-    process = subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=CHILD_ENV
-    )
-    elapsed = time.perf_counter() - started
-    if process.returncode:
-        sys.exit(f"{' '.join(command[:4])} failed:\n{process.stderr.decode(errors='replace')}")
-    return elapsed
-
-
-def time_interleaved(
-    commands: dict[str, list[str]], runs: int, warmup: int
-) -> dict[str, list[float]]:
-    """Run each command `runs` times, alternating between them, after `warmup` untimed rounds."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_number in range(warmup + runs):
-        for name, command in commands.items():
-            elapsed = time_once(command)
-            if round_number >= warmup:
-                times[name].append(elapsed)
-    return times
 
 
 def convcalc_totals(spec: Path) -> tuple[int, int]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from convcalc import field as receptive
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Cost, Inputs, Layer, Part, Shape, by_dims
-from convcalc.spec import INPUT, Network, load_path, set_sizes, sizes_of
+from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
+from convcalc.spec import INPUT, Network, collector_paused, load_path, set_sizes, sizes_of
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,12 @@ def analyze(
     network: Network, input_shape: tuple[int, ...] | None = None, batch: int | None = None
 ) -> Report:
     """Propagate shapes through the network and tally every figure, layer by layer."""
+    with collector_paused():  # rows, results and fields: many objects, kept and acyclic
+        return _analyze(network, input_shape, batch)
+
+
+def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int | None) -> Report:
+    """`analyze`, with the garbage collector paused."""
     if input_shape is not None and len(input_shape) != len(network.input.as_tuple()):
         # A 2-d spec given 224x224 would become a 1-d network of 224 channels.
         given, written = (
@@ -157,6 +163,8 @@ def analyze(
     shapes: dict[str, Shape] = {INPUT: source}
     fields = {INPUT: receptive.input_field(len(source.spatial))}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
+    # Results by layer settings and input shape; formula sizes record conditions instead.
+    results: dict[tuple, Result] | None = None if symbols else {}
     rows = []
     previous = INPUT
     for index, layer in enumerate(network.layers, start=1):
@@ -164,7 +172,7 @@ def analyze(
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
             with _conditions(bool(symbols)) as conditions:
-                result = layer.analyze(Inputs(in_shapes, sources, seen.get))
+                result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -183,6 +191,7 @@ def analyze(
         seen[layer.name] = (layer, in_shapes, out)
 
         cost = _batched(result.cost, batch)
+        receptive_field, effective_stride, effective_padding = _field_figures(out_field)
         rows.append(
             Row(
                 index=index,
@@ -197,9 +206,9 @@ def analyze(
                 flops=cost.flops,
                 connections=cost.connections,
                 output_bytes=out.numel * value_bytes,
-                receptive_field=_per_dim(out_field, "size"),
-                effective_stride=_per_dim(out_field, "stride"),
-                effective_padding=_per_dim(out_field, "padding"),
+                receptive_field=receptive_field,
+                effective_stride=effective_stride,
+                effective_padding=effective_padding,
                 notes=notes,
                 parts=tuple(
                     Part(part.name, part.output, _batched(part.cost, batch))
@@ -265,10 +274,40 @@ def _conditions(symbolic_sizes: bool):
     return symbolic.recording()
 
 
-def _per_dim(field: tuple[receptive.DimField, ...] | None, name: str) -> tuple | None:
-    """One figure of a field per dim; None when it is known only once the sizes are set."""
-    values = None if field is None else tuple(getattr(dim, name) for dim in field)
-    return None if values is None or None in values else values
+def _field_figures(field: tuple[receptive.DimField, ...] | None) -> tuple[tuple | None, ...]:
+    """A field's size, stride and padding, each one figure per dim; a figure is None when
+    it is known only once the sizes are set."""
+    if field is None:
+        return None, None, None
+    figures = (
+        tuple(dim.size for dim in field),
+        tuple(dim.stride for dim in field),
+        tuple(dim.padding for dim in field),
+    )
+    return tuple(None if None in values else values for values in figures)
+
+
+# The fields that wire a layer into the network rather than set what it computes.
+_WIRING = ("name", "inputs")
+
+
+def _result(layer: Layer, inputs: Inputs, results: dict[tuple, Result] | None) -> Result:
+    """`layer.analyze(inputs)`, or the result of an earlier layer of the same type and
+    settings on the same input shape, kept in `results` (None: keep none).
+
+    Networks repeat layers (a block's, a chain's): a one-input layer that names no other
+    layer gets only its input's shape and its own fields, so its result follows from
+    those (see Layer.analyze), and the same layer further on need not be worked out again.
+    """
+    if results is None or len(inputs.shapes) != 1 or type(layer).references:
+        return layer.analyze(inputs)
+    # Field values are numbers, strings, lists of them and None, whose repr tells them apart.
+    settings = repr([value for key, value in layer.__dict__.items() if key not in _WIRING])
+    key = (type(layer), settings, inputs.shapes[0])
+    result = results.get(key)
+    if result is None:
+        result = results[key] = layer.analyze(inputs)
+    return result
 
 
 FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "connections", "output_bytes")
@@ -381,6 +420,8 @@ def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) 
 
 def _batched(cost: Cost, batch: int) -> Cost:
     """A layer's per-sample cost for the whole batch; params and buffers are per network."""
+    if batch == 1:
+        return cost
     return Cost(
         cost.params, cost.buffers, cost.macs * batch, cost.flops * batch, cost.connections * batch
     )

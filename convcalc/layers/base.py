@@ -151,7 +151,12 @@ class Layer(BaseModel):
         return cls.model_fields["type"].default
 
     def analyze(self, inputs: Inputs) -> Result:
-        """Output shape, costs, receptive-field steps and notes of this layer."""
+        """Output shape, costs, receptive-field steps and notes of this layer.
+
+        For a layer of one input and no `references`, the result must follow from its
+        fields (but `name` and `inputs`) and the input's shape alone: the analysis reuses
+        it for every later layer of the same type and fields on an input of that shape.
+        """
         raise NotImplementedError
 
     # The NumPy reference that `convcalc verify` runs. Arrays are [batch, channels, *spatial];
