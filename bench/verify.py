@@ -41,7 +41,7 @@ def main() -> None:
     import torch
 
     from convcalc.spec import load_path
-    from convcalc.verify import verify
+    from convcalc.verification import verify
 
     torch.set_num_threads(options.threads)
     torch.set_grad_enabled(False)

@@ -11,12 +11,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 from convcalc import field as receptive
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
-from convcalc.spec import INPUT, Network, collector_paused, load_path, set_sizes, sizes_of
+from convcalc.spec import INPUT, Network, collector_paused
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,17 @@ class Report:
     formulas: Report | None = None
 
     @property
+    def rows(self) -> list[Row]:
+        """The layers' figures, one Row per layer in execution order."""
+        return self.layers
+
+    def to_dict(self) -> dict:
+        """The report as plain data: the JSON that `convcalc shapes -f json` writes."""
+        from convcalc import render
+
+        return render.to_dict(self)
+
+    @property
     def conditions(self) -> list[tuple[Row, object]]:
         """(row, condition) for every condition the layers put on the input sizes."""
         return [(row, condition) for row in self.layers for condition in row.conditions]
@@ -95,42 +105,6 @@ class Report:
             if len(row.output_shape) > 1:
                 return row
         return None
-
-
-def analyze_path(
-    path: str | Path,
-    input_shape: tuple[int, ...] | None = None,
-    batch: int | None = None,
-    sizes: dict[str, int] | None = None,
-) -> Report:
-    """Load the spec at `path` and analyze it, with `sizes` given to its input's symbols.
-
-    A symbolic spec's formulas are simplified by the residues its layers require; with
-    every symbol set, the report holds the numbers and, in `formulas`, the formulas.
-    """
-    network = load_path(path)
-    try:
-        if input_shape is not None and network.symbols:
-            if sizes:
-                raise ConvCalcError("give the symbols' sizes with --set or --input, not both")
-            # An input of the spec's rank sets its symbols, held to its constraints.
-            set_sizes(network, sizes_of(network, input_shape), "--input")
-        chosen = set_sizes(network, sizes) if sizes else network
-        report = analyze(chosen, input_shape, batch)
-        if report.symbols:
-            return _simplified(report, chosen)
-        if network.symbols and input_shape is None:
-            formulas = _simplified(analyze(network, None, batch), network)
-            return dataclasses.replace(report, sizes_set=tuple(sizes.items()), formulas=formulas)
-        return report
-    except ConvCalcError as error:
-        raise error.add_context(file=str(path)) from None
-
-
-def _simplified(report: Report, network: Network) -> Report:
-    from convcalc import sizes
-
-    return sizes.simplified(report, network.constraints)
 
 
 def analyze(
@@ -152,7 +126,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         raise ConvCalcError(
             f"{given} has {len(input_shape) - 1} spatial dims, the spec's input {written} has"
             f" {len(network.input.spatial)}: give channels and every spatial size",
-            field="--input",
+            field=option("input_shape"),
         )
     source = Shape(input_shape[0], tuple(input_shape[1:])) if input_shape else network.input
     symbols = tuple(dict.fromkeys(size for size in source.spatial if isinstance(size, str)))

@@ -18,7 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 from convcalc.text import shown
 
 if TYPE_CHECKING:
@@ -276,21 +276,19 @@ def parse_budget(raw: Any) -> Budget:
     return Budget(**values, lines=lines)
 
 
-def flag_name(entry: str) -> str:
-    """'max_params' -> '--max-params'."""
-    return "--" + entry.replace("_", "-")
-
-
-def parse_flags(given: Mapping[str, str | None]) -> Budget:
-    """Command-line limits (entry -> text, None where the flag is absent) -> a Budget."""
+def parse_limits(given: Mapping[str, Any]) -> Budget:
+    """Limits of a call, over the spec's budget (entry -> limit as a spec writes it, None
+    where not given) -> a Budget; errors name the entry as an option of the call."""
     values = {}
     for entry, text in given.items():
         if text is None:
             continue
         try:
+            if entry not in ENTRY_PARSERS:
+                raise ConvCalcError(f"unknown budget (known: {', '.join(ENTRY_PARSERS)})")
             values[entry] = ENTRY_PARSERS[entry](text)
         except ConvCalcError as error:
-            raise error.add_context(field=flag_name(entry)) from None
+            raise error.add_context(field=option(entry)) from None
     return Budget(**values)
 
 
@@ -421,7 +419,7 @@ def _receptive_field(
     budget: Budget, limit: FieldLimit, report: Report, layer_lines: Mapping[str, int]
 ) -> Outcome:
     entry = "min_receptive_field"
-    where = flag_name(entry) if entry in budget.from_flags else f"budget.{entry}"
+    where = option(entry) if entry in budget.from_flags else f"budget.{entry}"
     try:
         row = _field_row(report, limit.at)
         dims = len(row.receptive_field)

@@ -17,7 +17,8 @@ import typer
 from typer.core import TyperGroup
 
 from convcalc import __version__
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
+from convcalc.flags import flag
 from convcalc.text import cut, printable, shown
 
 EXIT_INVALID = 2
@@ -65,9 +66,11 @@ app = typer.Typer(
 )
 
 
-def fail(message: str) -> typer.Exit:
-    """Print one error line on stderr; return the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+def fail(*errors: ConvCalcError) -> typer.Exit:
+    """Print one error line per error on stderr, options said as flags; return the exit to
+    raise."""
+    for error in errors:
+        typer.echo(f"error: {error.describe(flag)}", err=True)
     return typer.Exit(EXIT_INVALID)
 
 
@@ -75,7 +78,8 @@ def check_format(output_format: str, known: tuple[str, ...]) -> None:
     """Refuse a --format the command does not write."""
     if output_format not in known:
         raise ConvCalcError(
-            f"unknown format {shown(output_format)} (known: {', '.join(known)})", field="--format"
+            f"unknown format {shown(output_format)} (known: {', '.join(known)})",
+            field=option("output_format"),
         )
 
 
@@ -88,12 +92,13 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     parts = text.lower().replace(",", "x").split("x")
     if not 2 <= len(parts) <= 4 or not all(DIGITS.fullmatch(part) and int(part) for part in parts):
         raise ConvCalcError(
-            f"{shown(text)} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224", field="--input"
+            f"{shown(text)} is not CxH[xW[xD]] with positive sizes, e.g. 3x224x224",
+            field=option("input_shape"),
         )
     try:  # the limits a spec's own `input:` has
         return parse_input([int(part) for part in parts]).as_tuple()
     except ConvCalcError as error:
-        raise ConvCalcError(error.message, field="--input") from None
+        raise ConvCalcError(error.message, field=option("input_shape")) from None
 
 
 def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
@@ -105,10 +110,12 @@ def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
     for text in texts or []:
         match = setting.fullmatch(text.strip())
         if not match:
-            raise ConvCalcError(f"{shown(text)} is not NAME=SIZE, e.g. H=224", field="--set")
+            raise ConvCalcError(
+                f"{shown(text)} is not NAME=SIZE, e.g. H=224", field=option("sizes")
+            )
         name, size = match[1], int(match[2])
         if name in sizes:
-            raise ConvCalcError(f"{name} is set twice", field="--set")
+            raise ConvCalcError(f"{name} is set twice", field=option("sizes"))
         sizes[name] = size
     return sizes
 
@@ -160,29 +167,20 @@ def shapes(
     ] = None,
 ) -> None:
     """Print each layer's output shape, params, MACs and receptive field, and the totals."""
-    from convcalc import render
-    from convcalc.analysis import analyze_path
+    from convcalc import commands, render
 
     try:
         check_format(output_format, render.FORMATS)
         chosen = render.parse_columns(columns)
-        override = parse_input_shape(input_shape)
-        sizes = parse_size_settings(settings)
+        request = commands.ShapesRequest(
+            specs, parse_input_shape(input_shape), batch, parse_size_settings(settings)
+        )
     except ConvCalcError as error:
-        raise fail(str(error)) from None
-
-    reports, errors = [], []
-    for path in specs:
-        try:
-            reports.append(analyze_path(path, override, batch, sizes))
-        except ConvCalcError as error:
-            errors.append(str(error))
-    if errors:
-        # Nothing is written for a call with a bad spec: all errors, then exit 2.
-        for message in errors[:-1]:
-            typer.echo(f"error: {message}", err=True)
-        raise fail(errors[-1])
-
+        raise fail(error) from None
+    result = commands.shapes(request)
+    if result.errors:  # nothing is written for a call with a bad spec: all errors, exit 2
+        raise fail(*result.errors)
+    reports = result.reports
     if output_format == "table":
         render.print_tables(reports, chosen)
     elif output_format == "json":
@@ -222,21 +220,24 @@ def sizes_command(
 
     Exit 0 when some size in the range works, 1 when none does, 2 for a bad spec or call.
     """
-    from convcalc import render
-    from convcalc.sizes import parse_range, scan_path
+    from convcalc import commands, render
+    from convcalc.sizes import parse_range
 
     try:
         check_format(output_format, render.SIZES_FORMATS)
-        low, high = parse_range(size_range)
-        values = parse_size_settings(settings)
-        report, scans = scan_path(str(spec), [dim] if dim else None, low, high, exact, values)
+        request = commands.SizesRequest(
+            spec, dim, parse_range(size_range), exact, parse_size_settings(settings)
+        )
+        result = commands.sizes(request)
     except ConvCalcError as error:
-        raise fail(str(error)) from None
+        raise fail(error) from None
+    if result.errors:
+        raise fail(*result.errors)
     if output_format == "json":
-        typer.echo(render.render_sizes_json(scans))
+        typer.echo(render.render_sizes_json(result.scans))
     else:
-        sys.stdout.write(render.sizes_text(report, scans))
-    if any(not result.sizes for result in scans):
+        sys.stdout.write(render.sizes_text(result.report, result.scans))
+    if any(not scan.sizes for scan in result.scans):
         raise typer.Exit(EXIT_NO_SIZE)
 
 
@@ -285,27 +286,21 @@ def compare(
     ] = "table",
 ) -> None:
     """Compare kernel stacks (3x3 + 3x3 vs 5x5), or two spec files layer by layer."""
-    from convcalc import render
-    from convcalc.compare import compare as compare_candidates
+    from convcalc import commands, render
 
     try:
         check_format(output_format, render.COMPARE_FORMATS)
-        comparison = compare_candidates(
-            candidates,
-            dims=dims,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            channels=channels,
-            size=size,
-            padding=padding,
-            bias=bias,
-        )
     except ConvCalcError as error:
-        raise fail(str(error)) from None
+        raise fail(error) from None
+    options = dict(dims=dims, in_channels=in_channels, out_channels=out_channels)
+    options.update(channels=channels, size=size, padding=padding, bias=bias)
+    result = commands.compare(commands.CompareRequest(candidates, **options))
+    if result.errors:
+        raise fail(*result.errors)
     if output_format == "json":
-        typer.echo(render.render_comparison_json(comparison))
+        typer.echo(render.render_comparison_json(result.comparison))
     else:
-        render.print_comparison(comparison)
+        render.print_comparison(result.comparison)
 
 
 EXIT_MISMATCH = 1
@@ -342,34 +337,25 @@ def verify(
     ] = None,
 ) -> None:
     """Run a NumPy reference forward pass and check every layer's figures against it."""
-    from convcalc import render
+    from convcalc import commands, render
     from convcalc.budget import parse_bytes
-    from convcalc.verify import DEFAULT_MAX_MEMORY, check_save_path, verify_path
-    from convcalc.verify import save as save_arrays
 
     try:
         check_format(output_format, render.VERIFY_FORMATS)
         override = parse_input_shape(input_shape)
         try:  # byte sizes read as in budgets: 1GiB is 2**30, 1GB is 10**9
-            cap = DEFAULT_MAX_MEMORY if max_memory is None else parse_bytes(max_memory)
+            cap = None if max_memory is None else parse_bytes(max_memory)
         except ConvCalcError as error:
-            raise error.add_context(field="--max-memory") from None
-        if save is not None:
-            check_save_path(save)
-        with render.verify_progress() as progress:
-            verification = verify_path(
-                spec,
-                input_shape=override,
-                batch=batch,
-                seed=seed,
-                max_memory=cap,
-                keep_arrays=save is not None,
-                progress=progress,
-            )
-        if save is not None:
-            save_arrays(verification, save)
+            raise error.add_context(field=option("max_memory")) from None
     except ConvCalcError as error:
-        raise fail(str(error)) from None
+        raise fail(error) from None
+    with render.verify_progress() as progress:
+        result = commands.verify(
+            commands.VerifyRequest(spec, override, batch, seed, cap, save, progress)
+        )
+    if result.errors:
+        raise fail(*result.errors)
+    verification = result.verification
     if output_format == "json":
         typer.echo(render.render_verification_json(verification))
     else:
@@ -433,35 +419,30 @@ def check_budgets(
     ] = None,
 ) -> None:
     """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
-    from convcalc import render
-    from convcalc.budget import parse_flags
-    from convcalc.check import check
+    from convcalc import commands, render
 
+    limits = {
+        "max_params": max_params,
+        "max_macs": max_macs,
+        "max_flops": max_flops,
+        "max_peak_activation_bytes": max_peak_activation_bytes,
+        "max_model_bytes": max_model_bytes,
+        "min_receptive_field": min_receptive_field,
+        "output_shape": output_shape,
+        "max_growth": max_growth,
+    }
     try:
         check_format(output_format, render.CHECK_FORMATS)
-        flags = parse_flags(
-            {
-                "max_params": max_params,
-                "max_macs": max_macs,
-                "max_flops": max_flops,
-                "max_peak_activation_bytes": max_peak_activation_bytes,
-                "max_model_bytes": max_model_bytes,
-                "min_receptive_field": min_receptive_field,
-                "output_shape": output_shape,
-                "max_growth": max_growth,
-            }
-        )
-        run = check(specs, flags, baseline, parse_size_settings(settings))
+        request = commands.CheckRequest(specs, limits, baseline, parse_size_settings(settings))
+        run = commands.check(request)
     except ConvCalcError as error:
-        raise fail(str(error)) from None
+        raise fail(error) from None
     if run.errors:
         # As in `shapes`: every invalid spec named, exit 2. Only the github format writes
         # them on stdout too, as annotations on the spec lines.
         if output_format == "github":
             typer.echo(render.render_check_github(run))
-        for error in run.errors[:-1]:
-            typer.echo(f"error: {error}", err=True)
-        raise fail(str(run.errors[-1]))
+        raise fail(*run.errors)
     if output_format == "json":
         typer.echo(render.render_check_json(run))
     elif output_format == "markdown":

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from convcalc.analysis import Report, Row
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
+from convcalc.flags import flag, said
 from convcalc.text import cut, printable, shown
 
 if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machinery
+    from convcalc.analysis import Report, Row
     from convcalc.budget import Outcome
-    from convcalc.check import CheckRun, SpecCheck
-    from convcalc.compare import Candidate, Comparison, LayerChange, LayerFigures
-    from convcalc.verify import Verification  # loads NumPy: annotations only
+    from convcalc.checking import CheckRun, SpecCheck
+    from convcalc.comparison import Candidate, Comparison, LayerChange, LayerFigures
+    from convcalc.verification import Verification  # loads NumPy: annotations only
 
 FORMATS = ("table", "json", "markdown", "csv")
 BAR_WIDTH = 10
@@ -273,11 +274,12 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
         return DEFAULT_COLUMNS
     keys = tuple(key.strip().lower() for key in text.split(",") if key.strip())
     if not keys:
-        raise ConvCalcError("no columns named", field="--columns")
+        raise ConvCalcError("no columns named", field=option("columns"))
     for key in keys:
         if key not in COLUMNS:
             raise ConvCalcError(
-                f"unknown column {shown(key)} (known: {', '.join(COLUMNS)})", field="--columns"
+                f"unknown column {shown(key)} (known: {', '.join(COLUMNS)})",
+                field=option("columns"),
             )
     return keys
 
@@ -705,7 +707,7 @@ def verdict_lines(comparison: Comparison) -> list[str]:
 def spec_verdict(comparison: Comparison) -> str:
     """'new.yaml against old.yaml: params +73.03%, MACs +40.01%; 2 layers changed, 2
     affected, 1 added'."""
-    from convcalc.compare import relative
+    from convcalc.comparison import relative
 
     first, last = comparison.candidates[0], comparison.candidates[-1]
     growth = ", ".join(
@@ -863,7 +865,7 @@ def _candidates_table(comparison: Comparison):
 def _side_by_side_table(candidates: list[Candidate]):
     from rich.table import Table
 
-    from convcalc import compare
+    from convcalc.comparison import relative
 
     first, last = candidates[0], candidates[-1]
     table = Table(title=plain(f"{first.label} vs {last.label}"), title_justify="left")
@@ -879,7 +881,7 @@ def _side_by_side_table(candidates: list[Candidate]):
     for label, key, binary in SIDE_BY_SIDE:
         values = [getattr(candidate.report.totals, key) for candidate in candidates]
         texts = [human(value, True) if binary else f"{value:,}" for value in values]
-        table.add_row(label, *texts, percent(compare.relative(values[-1], values[0])))
+        table.add_row(label, *texts, percent(relative(values[-1], values[0])))
     table.add_row(
         "receptive field", *(per_dim(candidate.receptive_field) for candidate in candidates), ""
     )
@@ -1215,7 +1217,7 @@ def check_to_dict(run: CheckRun) -> dict:
             "checks": [outcome_to_dict(outcome) for outcome in spec.outcomes],
             "totals": to_dict(spec.report)["totals"],
             "baseline": spec.baseline_path,
-            "notes": list(spec.notes),
+            "notes": [said(note) for note in spec.notes],
         }
         if spec.diff is not None:
             data["diff"] = diff_to_list(spec.diff)
@@ -1234,14 +1236,12 @@ def render_check_github(run: CheckRun) -> str:
     shows inline on the pull request; a ::warning per note; then a summary line."""
     lines = []
     for error in run.errors:
-        message = str(
-            ConvCalcError(
-                error.message,
-                layer_index=error.layer_index,
-                layer_name=error.layer_name,
-                field=error.field,
-            )
-        )
+        message = ConvCalcError(
+            error.message,
+            layer_index=error.layer_index,
+            layer_name=error.layer_name,
+            field=error.field,
+        ).describe(flag)
         lines.append(_workflow_command("error", error.file, error.line, "convcalc check", message))
     for spec in run.specs:
         for outcome in spec.violations:
@@ -1255,7 +1255,9 @@ def render_check_github(run: CheckRun) -> str:
                 )
             )
         for note in spec.notes:
-            lines.append(_workflow_command("warning", spec.path, None, "convcalc check", note))
+            lines.append(
+                _workflow_command("warning", spec.path, None, "convcalc check", said(note))
+            )
     summary = f"{plural(len(run.errors), 'invalid spec')}" if run.errors else check_summary(run)
     lines.append(f"convcalc check: {summary}")
     return "\n".join(lines)
@@ -1291,7 +1293,7 @@ def render_check_markdown(run: CheckRun) -> str:
 
 
 def _spec_markdown(spec: SpecCheck) -> list[str]:
-    from convcalc.compare import last_spatial_field
+    from convcalc.comparison import last_spatial_field
 
     mark = "✅" if spec.ok else "❌"
     exceeded = len(spec.violations)
@@ -1317,7 +1319,7 @@ def _spec_markdown(spec: SpecCheck) -> list[str]:
         f"- ❌ **{outcome.budget}**: {markdown_text(violation_text(outcome))}"
         for outcome in spec.violations
     ]
-    out += [f"- note: {markdown_text(note)}" for note in spec.notes]
+    out += [f"- note: {markdown_text(said(note))}" for note in spec.notes]
     if spec.violations or spec.notes:
         out.append("")
     reports = [spec.report] if spec.baseline is None else [spec.baseline, spec.report]
@@ -1397,7 +1399,7 @@ def print_check(run: CheckRun) -> None:
         for outcome in spec.violations:
             console.print(Text(printable(f"✗ {outcome.budget}: {violation_text(outcome)}"), "red"))
         for note in spec.notes:
-            console.print(Text.assemble(("note", "yellow"), printable(f": {note}")))
+            console.print(Text.assemble(("note", "yellow"), printable(f": {said(note)}")))
         if spec.diff:
             console.print(unclipped(_diff_table(spec.diff)))
         console.print()

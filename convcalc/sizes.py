@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from convcalc import symbolic
 from convcalc.analysis import Report, analyze, map_figures
 from convcalc.dims import MAX_SPATIAL
-from convcalc.errors import ConvCalcError
-from convcalc.spec import SizeRule, load_path, set_sizes
+from convcalc.errors import ConvCalcError, option
+from convcalc.spec import Network, SizeRule, load_path, set_sizes
 from convcalc.text import shown
 
 FEW_SIZES = 8  # finitely many valid sizes up to this many are listed in the rule
@@ -97,7 +97,7 @@ def scan(
     if name not in report.symbols:
         known = ", ".join(report.symbols)
         raise ConvCalcError(
-            f"{shown(name)} is not a symbol of the input (symbols: {known})", field="--dim"
+            f"{shown(name)} is not a symbol of the input (symbols: {known})", field=option("dim")
         )
     conditions = conditions_on(report, name, exact, equalities_only)
     for layer, relation in conditions:
@@ -107,8 +107,9 @@ def scan(
         if unset:
             raise ConvCalcError(
                 f"layer {layer} ties {name} to {', '.join(unset)}"
-                f" ({symbolic.formula(relation)}): give --set {unset[0]}=N to scan {name}",
-                field="--dim",
+                f" ({symbolic.formula(relation)}): give {option('sizes')} {unset[0]}=N to scan"
+                f" {name}",
+                field=option("dim"),
             )
     stated = stated or SizeRule()
     period = math.lcm(period_of([relation for _, relation in conditions], name), stated.multiple_of)
@@ -293,14 +294,24 @@ def parse_range(text: str) -> tuple[int, int]:
     """'32..1024' -> (32, 1024)."""
     match = RANGE.fullmatch(text)
     if not match:
-        raise ConvCalcError(f"{shown(text)} is not LOW..HIGH, e.g. 32..1024", field="--range")
-    low_size, high_size = int(match[1]), int(match[2])
+        raise ConvCalcError(
+            f"{shown(text)} is not LOW..HIGH, e.g. 32..1024", field=option("size_range")
+        )
+    return check_range(int(match[1]), int(match[2]), text)
+
+
+def check_range(low_size: int, high_size: int, text: str | None = None) -> tuple[int, int]:
+    """The sizes from `low_size` to `high_size` (written `text`), refused when out of
+    bounds or too many."""
+    text = text or f"{low_size}..{high_size}"
     if not 1 <= low_size <= high_size <= MAX_SPATIAL:
         raise ConvCalcError(
-            f"{shown(text)}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field="--range"
+            f"{shown(text)}: need 1 <= LOW <= HIGH <= {MAX_SPATIAL}", field=option("size_range")
         )
     if high_size - low_size >= MAX_SCAN:
-        raise ConvCalcError(f"{shown(text)} spans more than {MAX_SCAN} sizes", field="--range")
+        raise ConvCalcError(
+            f"{shown(text)} spans more than {MAX_SCAN} sizes", field=option("size_range")
+        )
     return low_size, high_size
 
 
@@ -313,7 +324,18 @@ def scan_path(
     values: dict[str, int] | None = None,
 ) -> tuple[Report, list[SizeScan]]:
     """The spec at `path`'s report and one scan per symbol in `dims` (default: each)."""
-    network = load_path(path)
+    return scan_network(load_path(path), dims, low, high, exact, values)
+
+
+def scan_network(
+    network: Network,
+    dims: list[str] | None,
+    low: int,
+    high: int,
+    exact: bool = False,
+    values: dict[str, int] | None = None,
+) -> tuple[Report, list[SizeScan]]:
+    """The network's report and one scan per symbol in `dims` (default: each)."""
     values = values or {}
     try:
         report = analyze(set_sizes(network, values) if values else network)
@@ -321,7 +343,7 @@ def scan_path(
             if network.symbols:
                 raise ConvCalcError(
                     "gives every symbol a size: leave the one to scan unset",
-                    field="--set",
+                    field=option("sizes"),
                 )
             raise ConvCalcError(
                 "its sizes are all numbers: write the sizes to scan as symbols,"
@@ -333,5 +355,5 @@ def scan_path(
             for name in (dims or report.symbols)
         ]
     except ConvCalcError as error:
-        raise error.add_context(file=str(path)) from None
+        raise error.add_context(file=network.file) from None
     return report, scans

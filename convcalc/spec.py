@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from convcalc import expr
 from convcalc.dims import MAX_SPATIAL
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 from convcalc.layers import LAYER_TYPES
 from convcalc.layers.base import Layer, Shape
 from convcalc.text import CONTROL, cut, shown
@@ -146,6 +146,12 @@ def load_text(text: str, json_format: bool = False, name: str = "network") -> Ne
     """Parse and validate spec text."""
     with collector_paused():
         document = _parse_json(text) if json_format else _parse_yaml(text)
+        return load_document(document, name)
+
+
+def load_document(document: Any, name: str = "network") -> Network:
+    """Validate a parsed spec (a mapping, as YAML or JSON gives it)."""
+    with collector_paused():
         _check_size(document)
         network = build(document, default_name=name)
     shape = network.input.as_tuple()
@@ -296,12 +302,14 @@ def sizes_of(network: Network, shape: tuple[int, ...]) -> dict[str, int]:
     for name, size in zip(network.input.spatial, shape[1:], strict=True):
         if isinstance(name, str) and sizes.setdefault(name, size) != size:
             raise ConvCalcError(
-                f"gives {name} two sizes, {sizes[name]} and {size}", field="--input"
+                f"gives {name} two sizes, {sizes[name]} and {size}", field=option("input_shape")
             )
     return sizes
 
 
-def set_sizes(network: Network, sizes: dict[str, int], field_name: str = "--set") -> Network:
+def set_sizes(
+    network: Network, sizes: dict[str, int], field_name: str = option("sizes")
+) -> Network:
     """The network with some of its input's symbols given sizes (`--set H=224`)."""
     symbols = network.symbols
     for name, size in sizes.items():

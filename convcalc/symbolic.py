@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - depends on the install
     sympy = None
     StrPrinter = object
 
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 
 
 def require_sympy() -> None:
@@ -107,7 +107,7 @@ def check_size(value, field: str) -> None:
     if size_of(value) > MAX_FORMULA_NODES:
         raise ConvCalcError(
             f"its output size's formula grows past {MAX_FORMULA_NODES} terms; give the"
-            " input sizes as numbers (--set) to analyze it",
+            f" input sizes as numbers ({option('sizes')}) to analyze it",
             field=field,
         )
 

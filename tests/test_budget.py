@@ -15,12 +15,13 @@ from convcalc.budget import (
     merge,
     parse_bytes,
     parse_field_limit,
-    parse_flags,
     parse_growth,
+    parse_limits,
     parse_quantity,
     parse_shape,
 )
 from convcalc.errors import ConvCalcError
+from convcalc.flags import flag
 from convcalc.spec import load_text
 
 # (written, exact value): counts take SI prefixes.
@@ -254,7 +255,7 @@ def test_budget_must_be_a_mapping():
 
 def test_flags_win_and_keep_the_other_entries():
     spec_budget = load_text(SPEC).budget
-    flags = parse_flags(
+    flags = parse_limits(
         {"max_params": "3k", "max_flops": None, "max_growth": "macs=10%", "output_shape": None}
     )
     merged = merge(spec_budget, flags)
@@ -269,8 +270,10 @@ def test_flags_win_and_keep_the_other_entries():
 
 def test_bad_flag_names_the_flag():
     with pytest.raises(ConvCalcError) as caught:
-        parse_flags({"max_peak_activation_bytes": "1.5XB"})
-    assert str(caught.value).startswith("--max-peak-activation-bytes: unknown unit 'XB'")
+        parse_limits({"max_peak_activation_bytes": "1.5XB"})
+    # The core names the option; the command line says it as its flag, the API by keyword.
+    assert caught.value.describe(flag).startswith("--max-peak-activation-bytes: unknown unit 'XB'")
+    assert str(caught.value).startswith("max_peak_activation_bytes: unknown unit 'XB'")
 
 
 def outcomes(text: str, flags: Budget | None = None, baseline: str | None = None) -> dict:
@@ -312,7 +315,7 @@ def test_evaluate_counts_bytes_fields_and_shapes():
 
 
 def test_flag_limit_points_at_the_layer_that_counts_most():
-    found = outcomes(SPEC, parse_flags({"max_params": "2k"}))
+    found = outcomes(SPEC, parse_limits({"max_params": "2k"}))
     assert found["max_params"].from_flag
     assert found["max_params"].line == 14  # conv2
 

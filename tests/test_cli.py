@@ -1019,12 +1019,12 @@ def test_sympy_is_installed_with_convcalc():
 
 
 def test_a_bug_exits_3_with_its_traceback(monkeypatch, capsys):
-    from convcalc import analysis, cli
+    from convcalc import cli, commands
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(analysis, "analyze_path", broken)
+    monkeypatch.setattr(commands, "analyze_spec", broken)
     monkeypatch.setattr(sys, "argv", ["convcalc", "shapes", "specs/lenet5.yaml"])
     with pytest.raises(SystemExit) as exited:
         cli.main()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc.cli import app
-from convcalc.compare import compare
+from convcalc.comparison import compare
 
 runner = CliRunner()
 

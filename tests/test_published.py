@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from convcalc.analysis import Report, analyze, analyze_path
+from convcalc.analysis import Report, analyze
+from convcalc.commands import analyze_spec
 from convcalc.spec import build
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -34,7 +35,7 @@ M = 10**6
 @cache
 def report(spec: str) -> Report:
     """The analysis of specs/<spec>.yaml (cached: each spec is analyzed once)."""
-    return analyze_path(SPECS / f"{spec}.yaml")
+    return analyze_spec(SPECS / f"{spec}.yaml")
 
 
 def rounded(printed: str, unit: int = 1) -> tuple[float, float]:

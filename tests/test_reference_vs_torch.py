@@ -1,6 +1,6 @@
 """The NumPy reference's values against PyTorch's, on configurations drawn by hypothesis.
 
-Each case is a one- or two-layer spec run by `convcalc.verify` with `keep_arrays`: the
+Each case is a one- or two-layer spec run by `convcalc.verification` with `keep_arrays`: the
 saved input and weights (PyTorch layouts, as `--save` writes them) go through
 torch.nn.functional in float32, and the outputs must agree to 1e-4 of their scale
 (rtol 1e-4, atol 1e-4 times the largest expected magnitude: float32 sums in another order
@@ -25,7 +25,7 @@ from convcalc.errors import ConvCalcError  # noqa: E402
 from convcalc.layers.elementwise import apply_activation  # noqa: E402
 from convcalc.numeric import Kernels  # noqa: E402
 from convcalc.spec import build  # noqa: E402
-from convcalc.verify import verify  # noqa: E402
+from convcalc.verification import verify  # noqa: E402
 
 SETTINGS = settings(
     max_examples=80,

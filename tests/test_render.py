@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from convcalc import render
-from convcalc.analysis import analyze_path
+from convcalc.commands import analyze_spec
 
 
 class Terminal(io.StringIO):
@@ -22,7 +22,7 @@ class Terminal(io.StringIO):
 @pytest.mark.parametrize("spec", ["lenet5", "mobilenet_v1", "unet", "segnet"])
 @pytest.mark.parametrize("columns", [render.DEFAULT_COLUMNS, tuple(render.COLUMNS)])
 def test_plain_table_matches_rich(spec, columns, monkeypatch):
-    report = analyze_path(f"specs/{spec}.yaml")
+    report = analyze_spec(f"specs/{spec}.yaml")
     plain_console = Console  # rich without colour, wide enough never to squeeze a column
     monkeypatch.setattr(
         "rich.console.Console",
@@ -37,7 +37,7 @@ def test_plain_table_matches_rich(spec, columns, monkeypatch):
 
 
 def test_markdown_and_csv_share_the_columns():
-    report = analyze_path("specs/lenet5.yaml")
+    report = analyze_spec("specs/lenet5.yaml")
     columns = ("name", "params", "macs")
     markdown = render.render_markdown([report], columns)
     assert "| name | params | MACs |" in markdown
@@ -50,14 +50,14 @@ def test_markdown_and_csv_share_the_columns():
 
 
 def test_csv_headers_are_the_json_keys():
-    report = analyze_path("specs/lenet5.yaml")
+    report = analyze_spec("specs/lenet5.yaml")
     header = render.render_csv([report], tuple(render.COLUMNS)).splitlines()[0].split(",")
     layer_keys = set(render.to_dict(report)["layers"][0])
     assert set(header[1:]) - layer_keys == {"share_of_macs"}
 
 
 def test_markdown_share_is_the_percentage_alone():
-    report = analyze_path("specs/lenet5.yaml")
+    report = analyze_spec("specs/lenet5.yaml")
     markdown = render.render_markdown([report], ("name", "share"))
     assert "| C1 | 36.0% |" in markdown and "█" not in markdown
 
@@ -89,7 +89,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 @pytest.mark.parametrize("width", [80, 120])
 @pytest.mark.parametrize("spec", ["specs/resnet50.yaml", "specs/lenet5.yaml", "specs/unet.yaml"])
 def test_numbers_are_never_cut_in_a_narrow_terminal(spec: str, width: int):
-    report = analyze_path(spec)
+    report = analyze_spec(spec)
     out = Terminal()
     render.print_tables([report], render.DEFAULT_COLUMNS, file=out, width=width)
     text = ANSI.sub("", out.getvalue())

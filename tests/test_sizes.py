@@ -20,6 +20,7 @@ from convcalc.analysis import Report, analyze
 from convcalc.cli import app
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
+from convcalc.flags import said
 from convcalc.sizes import MAX_SCAN, parse_range, scan, scan_path
 from convcalc.spec import build, load_path
 from tests.test_symbolic import SMALL_INPUT, SMALL_NETWORKS, dropped_dims
@@ -398,4 +399,4 @@ def test_parse_range_refuses_anything_else(text: str):
     """Every other text is a ConvCalcError naming --range."""
     with pytest.raises(ConvCalcError) as error:
         parse_range(text)
-    assert error.value.field == "--range"
+    assert said(error.value.field) == "--range"

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc import symbolic
-from convcalc.analysis import Report, analyze, analyze_path
+from convcalc.analysis import Report, analyze
 from convcalc.cli import app
+from convcalc.commands import analyze_spec
 from convcalc.errors import ConvCalcError
+from convcalc.flags import said
 from convcalc.sizes import scan
 from convcalc.spec import build, load_path, load_text, set_sizes
 
@@ -171,21 +173,21 @@ def test_formulas_of_every_spec_equal_the_concrete_figures(path: Path):
     ],
 )
 def test_simplified_formulas_equal_the_numbers_of_the_same_report(path: Path, sizes: dict):
-    """analyze_path with every size set: its simplified formulas, evaluated at the sizes,
+    """analyze_spec with every size set: its simplified formulas, evaluated at the sizes,
     give its own numbers, which equal analyze() with the sizes as --input."""
-    report = analyze_path(path, sizes=sizes)
+    report = analyze_spec(path, sizes=sizes)
     assert report.symbols == ()
     assert report.sizes_set == tuple(sizes.items())
     assert report.formulas is not None and report.formulas.symbols == tuple(sizes)
     assert_same_figures(report.formulas, report, sizes)
     shape = (load_path(path).input.channels, *sizes.values())
     assert_same_figures(report.formulas, analyze(load_path(path), shape), sizes)
-    assert_same_figures(report.formulas, analyze_path(path, input_shape=shape), sizes)
+    assert_same_figures(report.formulas, analyze_spec(path, input_shape=shape), sizes)
 
 
 def test_partly_set_sizes_leave_formulas_in_the_rest():
     """Setting H only keeps W a symbol, and the W formulas match the concrete engine."""
-    report = analyze_path(UNET, sizes={"H": 64})
+    report = analyze_spec(UNET, sizes={"H": 64})
     assert report.symbols == ("W",)
     assert report.assumptions == ("W is a multiple of 16",)
     for width in (16, 48, 80):
@@ -423,14 +425,14 @@ def test_strided_conv_prints_floor_over_one_denominator():
 
 
 def test_unet_formulas_assume_the_residue_its_skips_require():
-    """Through analyze_path U-Net's pool4 prints H/16 (H must be a multiple of 16, said in
+    """Through analyze_spec U-Net's pool4 prints H/16 (H must be a multiple of 16, said in
     the assumptions); plain analyze keeps floor(H/16) and assumes nothing."""
 
     def pool4(report: Report) -> list[str]:
         row = next(row for row in report.layers if row.name == "pool4")
         return [symbolic.formula(size) for size in row.output_shape]
 
-    simplified = analyze_path(UNET)
+    simplified = analyze_spec(UNET)
     assert pool4(simplified) == ["512", "H/16", "W/16"]
     assert simplified.assumptions == ("H is a multiple of 16", "W is a multiple of 16")
     raw = analyze(load_path(UNET))
@@ -441,7 +443,7 @@ def test_unet_formulas_assume_the_residue_its_skips_require():
 def test_unet_macs_are_a_constant_times_h_times_w():
     """U-Net's simplified total MACs is c*H*W, c the concrete MACs of unet.yaml at 512x512
     over 512*512."""
-    macs = analyze_path(UNET).totals.macs
+    macs = analyze_spec(UNET).totals.macs
     height, width = symbolic.symbol("H"), symbolic.symbol("W")
     terms = sympy.Poly(macs, height, width).as_dict()
     assert list(terms) == [(1, 1)]
@@ -656,7 +658,7 @@ def test_bad_symbolic_spec_is_one_error_naming_its_field(
     text = head.replace("{marker}", str(marker)) + LAYERS
     with pytest.raises(ConvCalcError) as error:
         load_text(text)
-    assert error.value.field == field
+    assert said(error.value.field) == field  # the core's option, as the flag says it
     assert message in error.value.message
     path = tmp_path / "spec.yaml"
     path.write_text(text, encoding="utf-8")
@@ -685,7 +687,7 @@ def test_bad_size_setting_is_one_error_naming_it(
     do `shapes --set` and `sizes --set`, in one line with exit 2."""
     with pytest.raises(ConvCalcError) as error:
         set_sizes(load_text(CONSTRAINED), sizes)
-    assert error.value.field == field
+    assert said(error.value.field) == field  # the core's option, as the flag says it
     assert message in error.value.message
     path = tmp_path / "spec.yaml"
     path.write_text(CONSTRAINED, encoding="utf-8")
@@ -767,9 +769,9 @@ def test_no_text_is_parsed_into_an_expression(monkeypatch):
     monkeypatch.setattr(sympy, "sympify", no_text)
     monkeypatch.setattr(sympify_module, "sympify", no_text)
     for path in (UNET, FCN16S):
-        report = analyze_path(path)
+        report = analyze_spec(path)
         assert symbolic.formula(report.totals.macs)
-        assert analyze_path(path, sizes={"H": 64, "W": 64}).formulas is not None
+        assert analyze_spec(path, sizes={"H": 64, "W": 64}).formulas is not None
         assert scan(report, "H", 1, 200, exact=True).sizes
     with pytest.raises(AssertionError, match="text parsed"):
         sympy.sympify("H + 1")

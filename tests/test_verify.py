@@ -22,11 +22,12 @@ from typer.testing import CliRunner
 from convcalc.cli import app
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
+from convcalc.flags import flag
 from convcalc.layers.base import Cost, Result
 from convcalc.layers.conv import Conv
 from convcalc.layers.pool import MaxPool
 from convcalc.spec import build
-from convcalc.verify import CHECKS, verify, verify_path
+from convcalc.verification import CHECKS, verify, verify_path
 
 SPECS = Path(__file__).parent.parent / "specs"
 # Smaller inputs where the full size makes the suite slow (every layer still runs).
@@ -331,8 +332,10 @@ def test_cli_exit_2_for_a_bad_call_or_spec(args, message):
 
 
 def test_a_network_too_big_for_max_memory_is_refused_before_running():
-    with pytest.raises(ConvCalcError, match="over --max-memory 1,024 MiB: try a smaller --input"):
+    with pytest.raises(ConvCalcError) as caught:
         verify_path(SPECS / "vgg16.yaml", input_shape=(3, 1024, 1024), batch=4)
+    assert "over --max-memory 1,024 MiB: try a smaller --input" in caught.value.describe(flag)
+    assert "over max_memory 1,024 MiB: try a smaller input_shape" in str(caught.value)
 
 
 def test_json_format():
@@ -458,7 +461,7 @@ def test_an_allocation_the_machine_refuses_is_one_error_line(tmp_path: Path):
     traceback and exit 1; it is one `error:` line naming the layer, exit 2."""
     script = (
         "import resource, sys\n"
-        "import numpy, convcalc.verify, convcalc.numeric, convcalc.render\n"
+        "import numpy, convcalc.verification, convcalc.numeric, convcalc.render\n"
         "from convcalc.cli import main\n"
         "usage = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (usage + 400 * 2**20, resource.RLIM_INFINITY))\n"
@@ -474,7 +477,7 @@ def test_an_allocation_the_machine_refuses_is_one_error_line(tmp_path: Path):
 
 
 def test_reach_folded_chunk_by_chunk_equals_the_whole_matrix():
-    from convcalc.verify import _fold_reach
+    from convcalc.verification import _fold_reach
 
     generator = np.random.default_rng(0)
     matrix = generator.random((40, 97)) < 0.05

@@ -32,7 +32,7 @@ import numpy as np
 
 from convcalc import numeric
 from convcalc.analysis import Report, Row, analyze, last_use, peak_live
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
 from convcalc.text import shown
@@ -118,7 +118,7 @@ def verify(
     """Run the reference on `network` and compare each layer's figures with the analysis."""
     started = time.perf_counter()
     if input_shape is None:
-        require_numbers(network, "verify", "give --input, e.g. 3x224x224")
+        require_numbers(network, "verify", f"give {option('input_shape')}, e.g. 3x224x224")
     report = analyze(network, input_shape, batch)
     plan = _plan_memory(report, max_memory, keep_arrays)
     steps = len(report.layers) * (1 + sum(plan.chunk_counts))
@@ -164,9 +164,9 @@ def _allocation_failures(max_memory: int, **place):
         asked = getattr(error, "_total_size", None)
         amount = f" of {asked:,} bytes" if isinstance(asked, int) else ""
         raise ConvCalcError(
-            f"an allocation{amount} failed, under --max-memory {max_memory:,} bytes: this"
-            " machine has less memory available; give a lower --max-memory or a smaller"
-            " --input",
+            f"an allocation{amount} failed, under {option('max_memory')} {max_memory:,} bytes:"
+            f" this machine has less memory available; give a lower {option('max_memory')} or"
+            f" a smaller {option('input_shape')}",
             **place,
         ) from None
 
@@ -176,9 +176,9 @@ def check_save_path(path: str | Path) -> None:
     exist, or that is a symlink (writing through it would overwrite the file it points to)."""
     directory = Path(path).parent
     if not directory.is_dir():
-        raise ConvCalcError(f"{path}: no directory {shown(str(directory))}", field="--save")
+        raise ConvCalcError(f"{path}: no directory {shown(str(directory))}", field=option("save"))
     if Path(path).is_symlink():
-        raise ConvCalcError(f"{path}: a symlink; give the file itself", field="--save")
+        raise ConvCalcError(f"{path}: a symlink; give the file itself", field=option("save"))
 
 
 def save(verification: Verification, path: str | Path) -> None:
@@ -194,7 +194,7 @@ def save(verification: Verification, path: str | Path) -> None:
             np.savez(stream, **verification.arrays)
         os.replace(temporary, path)
     except OSError as error:
-        raise ConvCalcError(f"{path}: {error.strerror or error}", field="--save") from None
+        raise ConvCalcError(f"{path}: {error.strerror or error}", field=option("save")) from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -220,9 +220,10 @@ def _plan_memory(report: Report, max_memory: int, keep_arrays: bool) -> _MemoryP
         shape = "x".join(map(str, report.input))
         raise ConvCalcError(
             f"the reference needs about {_mib(resident + MIN_TEMPORARY_BYTES)} for input"
-            f" {shape}, batch {report.batch}, over --max-memory {_mib(max_memory)}:"
-            " try a smaller --input or --batch" + (", or leave out --save" if keep_arrays else ""),
-            field="--max-memory",
+            f" {shape}, batch {report.batch}, over {option('max_memory')} {_mib(max_memory)}:"
+            f" try a smaller {option('input_shape')} or {option('batch')}"
+            + (f", or leave out {option('save')}" if keep_arrays else ""),
+            field=option("max_memory"),
         )
     temporary = (max_memory - resident) // 3
     # The skeleton keeps one boolean mask per live tensor and one-hot plane.

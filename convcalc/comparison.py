@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from convcalc import notation
 from convcalc.analysis import Report, Row, analyze
-from convcalc.errors import ConvCalcError
+from convcalc.errors import ConvCalcError, option
 from convcalc.spec import build, load_path, require_numbers
 from convcalc.text import shown
 
@@ -131,15 +131,15 @@ def compare(
                 "compare spec files with spec files and kernel stacks with kernel stacks"
             )
         stack_options = {
-            "--dims": dims,
-            "--in-channels": in_channels,
-            "--out-channels": out_channels,
-            "--channels": channels,
-            "--size": size,
-            "--padding": padding,
-            "--bias": bias,
+            "dims": dims,
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "channels": channels,
+            "size": size,
+            "padding": padding,
+            "bias": bias,
         }
-        given = [name for name, value in stack_options.items() if value is not None]
+        given = [option(name) for name, value in stack_options.items() if value is not None]
         if given:
             raise ConvCalcError(
                 f"{', '.join(given)}: for kernel stacks only; spec files are compared as written"
@@ -149,14 +149,14 @@ def compare(
         return compare_specs(texts[0], texts[1])
     dims = dims or Stacking.dims
     if padding is not None and padding not in PADDINGS:
-        raise ConvCalcError(f"valid or same, got {shown(padding)}", field="--padding")
+        raise ConvCalcError(f"valid or same, got {shown(padding)}", field=option("padding"))
     if padding is not None and size is None:
         # Per-position MACs are the large-input limit, where padding makes no difference.
-        raise ConvCalcError("only with --size", field="--padding")
+        raise ConvCalcError(f"only with {option('size')}", field=option("padding"))
     try:
         spatial = notation.parse_size(size, dims) if size is not None else None
     except ConvCalcError as error:
-        raise error.add_context(field="--size") from None
+        raise error.add_context(field=option("size")) from None
     stacking = Stacking(
         dims=dims,
         in_channels=in_channels or channels or DEFAULT_CHANNELS,

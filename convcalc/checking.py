@@ -16,13 +16,13 @@ from pathlib import Path
 
 from convcalc.analysis import Report, analyze
 from convcalc.budget import Budget, Outcome, evaluate, merge
-from convcalc.compare import LayerChange, layer_diff
-from convcalc.errors import ConvCalcError
+from convcalc.comparison import LayerChange, layer_diff
+from convcalc.errors import ConvCalcError, option
 from convcalc.spec import Network, load_path, require_numbers, set_sizes
 from convcalc.text import shown
 
 # How to make a symbolic spec checkable.
-NUMBERS = "give them sizes with --set H=224, or numbers in the spec"
+NUMBERS = f"give them sizes with {option('sizes')} H=224, or numbers in the spec"
 
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -81,8 +81,8 @@ def check(
     """
     if flags.max_growth and baseline is None:
         raise ConvCalcError(
-            "needs --baseline (the spec on the base branch) to measure growth against",
-            field="--max-growth",
+            f"needs {option('baseline')} (the spec on the base branch) to measure growth against",
+            field=option("max_growth"),
         )
     paths, errors = expand(patterns)
     baselines = baseline_paths(paths, baseline)
@@ -124,11 +124,13 @@ def check_spec(
         raise error.add_context(file=path) from None
     notes = []
     if not budget.entries():
-        notes.append("no budget: set one under `budget:` in the spec, or with --max-params etc.")
+        notes.append(
+            f"no budget: set one under `budget:` in the spec, or with {option('max_params')} etc."
+        )
     if expect_baseline and baseline is None:
         notes.append("no baseline: the spec is new on this branch, so growth is not checked")
     elif budget.max_growth and baseline is None:
-        notes.append("max_growth not checked: give --baseline")
+        notes.append(f"max_growth not checked: give {option('baseline')}")
     return SpecCheck(
         path=path,
         report=report,
@@ -233,17 +235,17 @@ def baseline_paths(paths: list[str], baseline: str | None) -> list[str | None]:
                     raise ConvCalcError(
                         f"{path} is outside the working directory, so it has no counterpart"
                         f" in {baseline}",
-                        field="--baseline",
+                        field=option("baseline"),
                     ) from None
             candidate = root / relative
             found.append(str(candidate) if candidate.is_file() else None)
         return found
     if not root.is_file():
-        raise ConvCalcError(f"no such file or directory: {baseline}", field="--baseline")
+        raise ConvCalcError(f"no such file or directory: {baseline}", field=option("baseline"))
     if len(paths) != 1:
         raise ConvCalcError(
             f"a baseline file serves one spec, got {len(paths)} specs: give a directory"
             " holding the base branch's specs at the same paths",
-            field="--baseline",
+            field=option("baseline"),
         )
     return [baseline]
