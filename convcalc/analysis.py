@@ -6,7 +6,6 @@ tables, JSON, markdown or CSV.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from convcalc import field as receptive
+from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
 from convcalc.spec import INPUT, Network, collector_paused, load_path, set_sizes, sizes_of
@@ -42,7 +42,7 @@ class Row:
     effective_padding: tuple[Fraction, ...] | None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
-    conditions: tuple = ()  # symbolic.Condition on the input sizes this layer relies on
+    conditions: tuple[Condition, ...] = ()  # on the input sizes, which this layer relies on
     # The layer as the spec gives it (its fields), for diffs of two specs.
     layer: Layer | None = field(default=None, compare=False, repr=False)
 
@@ -163,7 +163,8 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     shapes: dict[str, Shape] = {INPUT: source}
     fields = {INPUT: receptive.input_field(len(source.spatial))}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
-    # Results by layer settings and input shape; formula sizes record conditions instead.
+    # Results by layer settings and input shape; none kept for formula sizes, whose
+    # results are rarely repeated and costly to compare.
     results: dict[tuple, Result] | None = None if symbols else {}
     rows = []
     previous = INPUT
@@ -171,8 +172,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         sources = layer.inputs or [previous]
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
-            with _conditions(bool(symbols)) as conditions:
-                result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
+            result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -214,7 +214,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
                     Part(part.name, part.output, _batched(part.cost, batch))
                     for part in result.parts
                 ),
-                conditions=tuple(conditions),
+                conditions=_conditions(result, symbols),
                 layer=layer,
             )
         )
@@ -265,13 +265,14 @@ def _with_symbols(shape: Shape) -> Shape:
     )
 
 
-def _conditions(symbolic_sizes: bool):
-    """A context collecting a layer's conditions on formula sizes (none for plain ints)."""
-    if not symbolic_sizes:
-        return contextlib.nullcontext(())
+def _conditions(result: Result, symbols: tuple[str, ...]) -> tuple[Condition, ...]:
+    """The conditions a layer puts on the input's symbols: none for a concrete input
+    (where a failed check is an error or a note already)."""
+    if not symbols or not result.conditions:
+        return ()
     from convcalc import symbolic
 
-    return symbolic.recording()
+    return symbolic.on_symbols(result.conditions)
 
 
 def _field_figures(field: tuple[receptive.DimField, ...] | None) -> tuple[tuple | None, ...]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import operator
-import sys
 from dataclasses import dataclass
+from typing import Literal
 
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
 # it bounds the per-position loops of interpolation and adaptive pooling.
@@ -73,28 +73,61 @@ def check_formulas(sizes: tuple, field: str) -> None:
             _symbolic().check_size(size, field)
 
 
-def violated(condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
-    """True when a condition on sizes fails.
+@dataclass(frozen=True)
+class Condition:
+    """One condition on the input sizes, found by a layer.
 
-    A comparison of ints is a bool, checked now. A comparison of formulas cannot be decided
-    before the sizes are known: it is recorded as a condition the input sizes must meet
-    (kind "valid"), or meet for no row or column to be dropped by flooring (kind "exact").
-    `axis`: the spatial dim the condition is about, when it is about one.
+    kind "valid": the layer cannot run otherwise (a size below 1, inputs of unequal size);
+    kind "exact": no rows or columns are dropped by flooring.
     """
-    if isinstance(condition, bool):
-        if not condition:
-            _record_failure(field, kind, axis)
-        return not condition
-    return _symbolic().record(condition, field, kind)
+
+    # A relation in the input's symbols, or False: failed at sizes given as numbers (a
+    # formula analysis keeps it as a relation no size meets; see symbolic.on_symbols).
+    relation: object
+    field: str
+    kind: Literal["valid", "exact"] = "valid"
+    axis: int | None = None  # for a failure at a number size: the spatial dim it is in
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Names of the symbols it involves."""
+        return frozenset(symbol.name for symbol in self.relation.free_symbols)
 
 
-def _record_failure(field: str, kind: str, axis: int | None) -> None:
-    """A condition that fails at a number size, kept when formula sizes are analyzed (a
-    stride that drops rows after an adaptive pool fixed the size): no size of the input's
-    spatial dim `axis` (of any, for None) meets it."""
-    symbolic = sys.modules.get("convcalc.symbolic")
-    if symbolic is not None:
-        symbolic.record_failure(field, kind, axis)
+class Conditions:
+    """The conditions on the input sizes that one layer's analysis relies on.
+
+    A layer makes one per `analyze` and hands it to the checks it runs, then puts what it
+    found in its Result: the conditions are part of the answer, not a side channel.
+    """
+
+    def __init__(self) -> None:
+        self._found: list[Condition] = []
+
+    @property
+    def found(self) -> tuple[Condition, ...]:
+        """The conditions found so far, in the order they were checked."""
+        return tuple(self._found)
+
+    def violated(self, condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
+        """True when a condition on sizes fails.
+
+        A comparison of ints is a bool, checked now; a failure is kept too (a stride that
+        drops rows after an adaptive pool fixed the size: no size of the input's spatial
+        dim `axis`, of any for None, meets it). A comparison of formulas cannot be decided
+        before the sizes are known: it is kept as a condition the input sizes must meet
+        (kind "valid"), or meet for no row or column to be dropped by flooring (kind
+        "exact"); True when it can never hold.
+        """
+        if isinstance(condition, bool):
+            if not condition:
+                self._found.append(Condition(False, field, kind, axis))
+            return not condition
+        truth = _symbolic().truth(condition)
+        if truth is True:
+            return False
+        self._found.append(Condition(condition, field, kind))
+        return truth is False
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:

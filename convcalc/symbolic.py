@@ -8,11 +8,9 @@ sizes by `evaluate`, a walk over the expression tree in exact integer arithmetic
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from contextvars import ContextVar
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
 
 try:
     import sympy
@@ -21,6 +19,7 @@ except ImportError:  # pragma: no cover - depends on the install
     sympy = None
     StrPrinter = object
 
+from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError
 
 
@@ -157,58 +156,23 @@ def scaled(size, factor: float):
     return sympy.floor(sympy.Rational(exact.numerator, exact.denominator) * size)
 
 
-# Conditions a layer relies on, recorded while one layer is analyzed (see dims.violated).
-_recorded: ContextVar[list | None] = ContextVar("recorded_conditions", default=None)
+def truth(relation) -> bool | None:
+    """True for a relation that holds at every size (sympy's true), False for one that
+    holds at none (sympy's false), None for one that depends on the sizes."""
+    if relation is sympy.true or relation is sympy.false:
+        return relation is sympy.true
+    return None
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One condition on the input sizes, found by a layer.
-
-    kind "valid": the layer cannot run otherwise (a size below 1, inputs of unequal size);
-    kind "exact": no rows or columns are dropped by flooring.
-    """
-
-    relation: object  # a sympy relational in the symbols (false: fails at every size)
-    field: str
-    kind: Literal["valid", "exact"] = "valid"
-    axis: int | None = None  # for a failure at a number size: the spatial dim it is in
-
-    @property
-    def symbols(self) -> frozenset[str]:
-        """Names of the symbols it involves."""
-        return frozenset(symbol.name for symbol in self.relation.free_symbols)
-
-
-def record(relation, field: str, kind: str) -> bool:
-    """Keep a condition for the layer being analyzed; True when it can never hold (kept
-    too: an "exact" one that fails for every size excludes them all)."""
-    if relation is sympy.true:
-        return False
-    recorded = _recorded.get()
-    if recorded is None:  # pragma: no cover - a bug: symbolic sizes outside analyze()
-        raise RuntimeError("a symbolic condition outside an analysis")
-    recorded.append(Condition(relation, field, kind))
-    return relation is sympy.false
-
-
-def record_failure(field: str, kind: str, axis: int | None) -> None:
-    """Keep a condition that fails at every size, when conditions are being recorded."""
-    recorded = _recorded.get()
-    if recorded is not None:
-        recorded.append(Condition(sympy.false, field, kind, axis))
-
-
-class recording:
-    """Context manager collecting the conditions found inside it into a list."""
-
-    def __enter__(self) -> list[Condition]:
-        self.found: list[Condition] = []
-        self._token = _recorded.set(self.found)
-        return self.found
-
-    def __exit__(self, *exc_info) -> None:
-        _recorded.reset(self._token)
+def on_symbols(conditions: tuple[Condition, ...]) -> tuple[Condition, ...]:
+    """A layer's conditions as a formula analysis keeps them: one that failed at sizes
+    given as numbers (relation False) becomes sympy's false, a relation no size meets."""
+    return tuple(
+        dataclasses.replace(condition, relation=sympy.false)
+        if condition.relation is False
+        else condition
+        for condition in conditions
+    )
 
 
 # Exact evaluation at integer sizes. Every node convcalc builds is listed; anything else
