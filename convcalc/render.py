@@ -31,9 +31,11 @@ UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
 
 
 def is_formula(value: object) -> bool:
-    """True for a figure that is a formula in the input's size symbols (a sympy expression;
-    told by its class, so that numeric output never imports sympy)."""
-    return type(value).__module__.startswith("sympy.")
+    """True for a figure that is a formula in the input's size symbols (asked of dims,
+    which knows formulas without importing sympy)."""
+    from convcalc import dims  # loaded with the analysis already
+
+    return dims.is_formula(value)
 
 
 def formula(value: object) -> str:

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - depends on the install
     sympy = None
     StrPrinter = object
 
+from convcalc import dims
 from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError
 
@@ -288,3 +289,27 @@ def settle(value):
     if isinstance(value, sympy.Basic) and value.is_Integer:
         return int(value)
     return value
+
+
+class Formulas:
+    """The arithmetic dims does on formula sizes (see dims.Formulas), with sympy."""
+
+    floor_div = staticmethod(floor_div)
+    ceil_div = staticmethod(ceil_div)
+    maximum = staticmethod(maximum)
+    minimum = staticmethod(minimum)
+    relation = staticmethod(relation)
+    truth = staticmethod(truth)
+    choose = staticmethod(choose)
+    unknown = staticmethod(unknown)
+    scaled = staticmethod(scaled)
+    check_size = staticmethod(check_size)
+
+    @staticmethod
+    def is_formula(value: object) -> bool:
+        """True for a sympy expression or truth value."""
+        return isinstance(value, sympy.Basic)
+
+
+if sympy is not None:  # without sympy there are no formulas (see require_sympy)
+    dims.use_formulas(Formulas())

@@ -160,8 +160,6 @@ class Upsample(Layer):
         """The result for formula sizes: FLOPs as a formula (a dim is blended or copied
         depending on the size), the field when no dim's treatment depends on the size,
         connections once the sizes are set."""
-        from convcalc import symbolic
-
         rank = len(shape.spatial)
         blends = [
             self._blends(size, out_size, factor, rank)
@@ -171,7 +169,7 @@ class Upsample(Layer):
         steps: tuple = (None,) * rank
         if self.size is None and not self.align_corners and all(b == 1 for b in blends):
             steps = self._steps(self._factor_ratios(factors))
-        cost = Cost(flops=flops, connections=symbolic.unknown())
+        cost = Cost(flops=flops, connections=dimension.unknown())
         return Result(out, cost, steps, conditions=conditions.found)
 
     def _source_steps(
@@ -271,12 +269,7 @@ class Upsample(Layer):
             return 1
         if factor is not None and (factor >= 2 or factor < 1):
             return 1  # floor(n*f) >= 2n, or < n: never n for n >= 1
-        kept = dimension.compare(out_size, "==", size)
-        if isinstance(kept, bool):
-            return 0 if kept else 1
-        from convcalc import symbolic
-
-        return symbolic.choose(kept, 0, 1)
+        return dimension.choose(dimension.compare(out_size, "==", size), 0, 1)
 
     def _flops_per_value(self, blended: int) -> int:
         """FLOPs per output value when `blended` dims are interpolated.
