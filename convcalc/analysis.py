@@ -128,9 +128,19 @@ def analyze_path(
 
 
 def _simplified(report: Report, network: Network) -> Report:
-    from convcalc import sizes
+    """The report with its formulas written for the residues its conditions and the spec's
+    constraints require of the sizes (see symbolic.simplify)."""
+    from convcalc.symbolic import simplify
 
-    return sizes.simplified(report, network.constraints)
+    rewrite, assumptions = simplify.by_residues(report, network.constraints)
+    if rewrite is None:
+        return report
+    return dataclasses.replace(
+        report,
+        layers=[map_figures(row, rewrite) for row in report.layers],
+        totals=map_figures(report.totals, rewrite),
+        assumptions=assumptions,
+    )
 
 
 def analyze(
