@@ -1,7 +1,7 @@
 """Time `convcalc sizes` against the brute force it replaces: the concrete analysis run at
 every size of the range.
 
-In one process, interleaved A B A B: `sizes.scan_path` over the range (the symbolic
+In one process, interleaved A B A B: `convcalc.sizes` over the range (the symbolic
 analysis once, then each condition evaluated exactly at each size) against `analyze` of
 the spec with the input set to each size in turn (the other symbols at a size that works),
 counting the sizes it accepts. Both must find the same sizes. Medians of --runs. Run with
@@ -28,23 +28,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
 
+    import convcalc
     from convcalc.analysis import analyze
     from convcalc.errors import ConvCalcError
-    from convcalc.sizes import parse_range, scan_path
     from convcalc.spec import load_path
+    from convcalc.symbolic.scan import parse_range
 
     low, high = parse_range(options.size_range)
     network = load_path(options.spec)
     name = network.symbols[0]
-    _, (first,) = scan_path(str(options.spec), [name], low, high)
+    (first,) = convcalc.sizes(options.spec, dim=name, size_range=(low, high))
     others = {  # each other symbol at its own largest valid size in the range
-        other: scan_path(str(options.spec), [other], low, high)[1][0].sizes[-1]
+        other: convcalc.sizes(options.spec, dim=other, size_range=(low, high))[0].sizes[-1]
         for other in network.symbols
         if other != name
     }
 
     def symbolic() -> list[int]:
-        return scan_path(str(options.spec), [name], low, high)[1][0].sizes
+        return convcalc.sizes(options.spec, dim=name, size_range=(low, high))[0].sizes
 
     def brute_force() -> list[int]:
         accepted = []

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from convcalc.checking import CheckRun
     from convcalc.commands import Source
     from convcalc.comparison import Comparison
-    from convcalc.sizes import SizeScan
     from convcalc.spec import Network
+    from convcalc.symbolic.scan import SizeScan
     from convcalc.verification import Verification
 
 __version__ = "0.1.0"

@@ -6,16 +6,16 @@ tables, JSON, markdown or CSV.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from convcalc import field as receptive
+from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
-from convcalc.spec import INPUT, Network, collector_paused
+from convcalc.spec import INPUT, Network, SizeRule, collector_paused
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Row:
     effective_padding: tuple[Fraction, ...] | None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
-    conditions: tuple = ()  # symbolic.Condition on the input sizes this layer relies on
+    conditions: tuple[Condition, ...] = ()  # on the input sizes, which this layer relies on
     # The layer as the spec gives it (its fields), for diffs of two specs.
     layer: Layer | None = field(default=None, compare=False, repr=False)
 
@@ -107,6 +107,22 @@ class Report:
         return None
 
 
+def simplified(report: Report, constraints: dict[str, SizeRule]) -> Report:
+    """The report of a symbolic spec with its formulas written for the residues that its
+    conditions and the spec's `constraints` require of the sizes (see symbolic.simplify)."""
+    from convcalc.symbolic import simplify
+
+    rewrite, assumptions = simplify.by_residues(report, constraints)
+    if rewrite is None:
+        return report
+    return dataclasses.replace(
+        report,
+        layers=[map_figures(row, rewrite) for row in report.layers],
+        totals=map_figures(report.totals, rewrite),
+        assumptions=assumptions,
+    )
+
+
 def analyze(
     network: Network, input_shape: tuple[int, ...] | None = None, batch: int | None = None
 ) -> Report:
@@ -137,7 +153,8 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     shapes: dict[str, Shape] = {INPUT: source}
     fields = {INPUT: receptive.input_field(len(source.spatial))}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
-    # Results by layer settings and input shape; formula sizes record conditions instead.
+    # Results by layer settings and input shape; none kept for formula sizes, whose
+    # results are rarely repeated and costly to compare.
     results: dict[tuple, Result] | None = None if symbols else {}
     rows = []
     previous = INPUT
@@ -145,8 +162,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         sources = layer.inputs or [previous]
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
-            with _conditions(bool(symbols)) as conditions:
-                result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
+            result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -188,7 +204,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
                     Part(part.name, part.output, _batched(part.cost, batch))
                     for part in result.parts
                 ),
-                conditions=tuple(conditions),
+                conditions=_conditions(result, symbols),
                 layer=layer,
             )
         )
@@ -239,13 +255,14 @@ def _with_symbols(shape: Shape) -> Shape:
     )
 
 
-def _conditions(symbolic_sizes: bool):
-    """A context collecting a layer's conditions on formula sizes (none for plain ints)."""
-    if not symbolic_sizes:
-        return contextlib.nullcontext(())
+def _conditions(result: Result, symbols: tuple[str, ...]) -> tuple[Condition, ...]:
+    """The conditions a layer puts on the input's symbols: none for a concrete input
+    (where a failed check is an error or a note already)."""
+    if not symbols or not result.conditions:
+        return ()
     from convcalc import symbolic
 
-    return symbolic.recording()
+    return symbolic.on_symbols(result.conditions)
 
 
 def _field_figures(field: tuple[receptive.DimField, ...] | None) -> tuple[tuple | None, ...]:

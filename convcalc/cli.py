@@ -221,7 +221,7 @@ def sizes_command(
     Exit 0 when some size in the range works, 1 when none does, 2 for a bad spec or call.
     """
     from convcalc import commands, render
-    from convcalc.sizes import parse_range
+    from convcalc.symbolic.scan import parse_range
 
     try:
         check_format(output_format, render.SIZES_FORMATS)

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convcalc.analysis import Report, analyze
+from convcalc.analysis import Report, analyze, simplified
 from convcalc.errors import ConvCalcError, option
 from convcalc.spec import Network, load_document, load_path, set_sizes, sizes_of
 
 if TYPE_CHECKING:
     from convcalc.checking import CheckRun
     from convcalc.comparison import Comparison
-    from convcalc.sizes import SizeScan
+    from convcalc.symbolic.scan import SizeScan
     from convcalc.verification import Verification
 
 # A spec: a file's path, a parsed document (a mapping as YAML or JSON gives it), or a
@@ -102,8 +102,6 @@ def analyze_spec(
         report = analyze(chosen, input_shape, batch)
         if not report.symbols and not (network.symbols and input_shape is None):
             return report
-        from convcalc.sizes import simplified  # symbolic specs only: loads sympy
-
         if report.symbols:
             return simplified(report, chosen.constraints)
         formulas = simplified(analyze(network, None, batch), network.constraints)
@@ -137,16 +135,47 @@ class SizesResult:
 
 def sizes(request: SizesRequest) -> SizesResult:
     """Scan the input sizes the spec accepts."""
-    from convcalc.sizes import check_range, scan_network
+    from convcalc.symbolic.scan import check_range
 
     low, high = check_range(*request.size_range)
+    dims = [request.dim] if request.dim else None
     try:
         network = load(request.spec)
-        dims = [request.dim] if request.dim else None
-        report, scans = scan_network(network, dims, low, high, request.exact, dict(request.sizes))
+        try:
+            report, scans = _scans(network, dims, low, high, request.exact, dict(request.sizes))
+        except ConvCalcError as error:
+            raise error.add_context(file=network.file) from None
     except ConvCalcError as error:
         return SizesResult(None, [], [error])
     return SizesResult(report, scans, [])
+
+
+def _scans(
+    network: Network,
+    dims: list[str] | None,
+    low: int,
+    high: int,
+    exact: bool,
+    values: dict[str, int],
+) -> tuple[Report, list[SizeScan]]:
+    """The network's report and one scan per symbol in `dims` (None: each)."""
+    from convcalc.symbolic.scan import scan
+
+    report = analyze(set_sizes(network, values) if values else network)
+    if not report.symbols:
+        if network.symbols:
+            raise ConvCalcError(
+                "gives every symbol a size: leave the one to scan unset", field=option("sizes")
+            )
+        raise ConvCalcError(
+            "its sizes are all numbers: write the sizes to scan as symbols, e.g. input: [3, H, W]",
+            field="input",
+        )
+    scans = [
+        scan(report, name, low, high, exact, network.constraints.get(name), values)
+        for name in (dims or report.symbols)
+    ]
+    return report, scans
 
 
 # compare

@@ -1,16 +1,19 @@
 """Spatial-size arithmetic: every formula that turns an input size into an output size.
 
 All of convcalc's dimension arithmetic lives here, one formula per function. A size is an
-int, or a sympy expression when the spec's input sizes are symbols (`[3, H, W]`): each
-function takes either, and hands expressions to `convcalc.symbolic`, imported only then.
+int, or a formula when the spec's input sizes are symbols (`[3, H, W]`): each function
+takes either. Formulas add and multiply like ints; what they cannot do like ints (divide
+with rounding, take a max, compare) goes through `Formulas`, an interface that
+`convcalc.symbolic` implements and hands over with `use_formulas`. So dims never imports
+sympy, and a numeric spec never loads it.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import sys
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 # The largest spatial size (input, output, kernel or padding) a spec may state or reach:
 # it bounds the per-position loops of interpolation and adaptive pooling.
@@ -22,31 +25,101 @@ def is_known(*values) -> bool:
     return all(isinstance(value, int) for value in values)
 
 
-def _symbolic():
-    from convcalc import symbolic
+class Formulas(Protocol):
+    """What dims needs of sizes that are formulas in the input's symbols, beyond + - *.
 
-    return symbolic
+    A relation is what `relation` returns: a condition on the input sizes.
+    """
+
+    def is_formula(self, value: object) -> bool:
+        """True for a value that is a formula (of this arithmetic)."""
+
+    def floor_div(self, numerator, divisor: int):
+        """floor(numerator / divisor), divisor a positive int."""
+
+    def ceil_div(self, numerator, divisor: int):
+        """ceiling(numerator / divisor), divisor a positive int."""
+
+    def maximum(self, first, second):
+        """The larger of two sizes."""
+
+    def minimum(self, first, second):
+        """The smaller of two sizes."""
+
+    def relation(self, left, operator: str, right):
+        """The condition `left operator right` ('==', '<', '<=', '>', '>=')."""
+
+    def truth(self, relation) -> bool | None:
+        """True when a relation holds at every size, False at none, None: it depends."""
+
+    def choose(self, relation, if_true, otherwise):
+        """if_true where the relation holds, else otherwise."""
+
+    def unknown(self):
+        """The value of a figure given only once the sizes are set."""
+
+    def scaled(self, size, factor: float):
+        """floor(size * factor)."""
+
+    def check_size(self, size, field: str) -> None:
+        """Refuse a formula too large to work with (a ConvCalcError about `field`)."""
+
+
+# The arithmetic of formula sizes, once convcalc.symbolic has handed it over: every formula
+# is built from its symbols, so it is in use wherever a formula reaches dims.
+_formulas: list[Formulas] = []
+
+
+def use_formulas(formulas: Formulas) -> None:
+    """Take `formulas` as the arithmetic of sizes that are not ints (convcalc.symbolic's)."""
+    _formulas[:] = [formulas]
+
+
+def _arithmetic() -> Formulas:
+    """The formula arithmetic in use."""
+    if not _formulas:  # pragma: no cover - a bug: a formula not made by convcalc.symbolic
+        raise RuntimeError("a formula size, but no formula arithmetic in use")
+    return _formulas[0]
+
+
+def is_formula(value: object) -> bool:
+    """True for a size or figure that is a formula in the input's symbols (never when no
+    symbolic spec has been analyzed: sympy is then not even imported)."""
+    return bool(_formulas) and _formulas[0].is_formula(value)
 
 
 def floor_div(numerator, denominator: int):
     """Floor of numerator / denominator for positive denominators."""
     if isinstance(numerator, int):
         return numerator // denominator
-    return _symbolic().floor_div(numerator, denominator)
+    return _arithmetic().floor_div(numerator, denominator)
 
 
 def ceil_div(numerator, denominator: int):
     """Ceiling of numerator / denominator for positive denominators."""
     if isinstance(numerator, int):
         return -(-numerator // denominator)
-    return _symbolic().ceil_div(numerator, denominator)
+    return _arithmetic().ceil_div(numerator, denominator)
 
 
 def larger(first, second):
     """max() of two sizes, either of which may be a formula."""
     if is_known(first, second):
         return max(first, second)
-    return _symbolic().maximum(first, second)
+    return _arithmetic().maximum(first, second)
+
+
+def unknown():
+    """The value of a figure of formula sizes given only once the sizes are set (a count
+    that changes with the size modulo the strides)."""
+    return _arithmetic().unknown()
+
+
+def choose(condition, if_true, otherwise):
+    """if_true where a condition (as `compare` gives it) holds, else otherwise."""
+    if isinstance(condition, bool):
+        return if_true if condition else otherwise
+    return _arithmetic().choose(condition, if_true, otherwise)
 
 
 _COMPARISONS = {
@@ -63,38 +136,71 @@ def compare(left, relation: str, right):
     condition on the input sizes, kept as written (floor(H/2) >= 1, not H/2 >= 1)."""
     if is_known(left, right):
         return _COMPARISONS[relation](left, right)
-    return _symbolic().relation(left, relation, right)
+    return _arithmetic().relation(left, relation, right)
 
 
 def check_formulas(sizes: tuple, field: str) -> None:
-    """Refuse a formula size too large to work with (see symbolic.check_size)."""
+    """Refuse a formula size too large to work with (see Formulas.check_size)."""
     for size in sizes:
         if not isinstance(size, int):
-            _symbolic().check_size(size, field)
+            _arithmetic().check_size(size, field)
 
 
-def violated(condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
-    """True when a condition on sizes fails.
+@dataclass(frozen=True)
+class Condition:
+    """One condition on the input sizes, found by a layer.
 
-    A comparison of ints is a bool, checked now. A comparison of formulas cannot be decided
-    before the sizes are known: it is recorded as a condition the input sizes must meet
-    (kind "valid"), or meet for no row or column to be dropped by flooring (kind "exact").
-    `axis`: the spatial dim the condition is about, when it is about one.
+    kind "valid": the layer cannot run otherwise (a size below 1, inputs of unequal size);
+    kind "exact": no rows or columns are dropped by flooring.
     """
-    if isinstance(condition, bool):
-        if not condition:
-            _record_failure(field, kind, axis)
-        return not condition
-    return _symbolic().record(condition, field, kind)
+
+    # A relation in the input's symbols, or False: failed at sizes given as numbers (a
+    # formula analysis keeps it as a relation no size meets; see symbolic.on_symbols).
+    relation: object
+    field: str
+    kind: Literal["valid", "exact"] = "valid"
+    axis: int | None = None  # for a failure at a number size: the spatial dim it is in
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Names of the symbols it involves."""
+        return frozenset(symbol.name for symbol in self.relation.free_symbols)
 
 
-def _record_failure(field: str, kind: str, axis: int | None) -> None:
-    """A condition that fails at a number size, kept when formula sizes are analyzed (a
-    stride that drops rows after an adaptive pool fixed the size): no size of the input's
-    spatial dim `axis` (of any, for None) meets it."""
-    symbolic = sys.modules.get("convcalc.symbolic")
-    if symbolic is not None:
-        symbolic.record_failure(field, kind, axis)
+class Conditions:
+    """The conditions on the input sizes that one layer's analysis relies on.
+
+    A layer makes one per `analyze` and hands it to the checks it runs, then puts what it
+    found in its Result: the conditions are part of the answer, not a side channel.
+    """
+
+    def __init__(self) -> None:
+        self._found: list[Condition] = []
+
+    @property
+    def found(self) -> tuple[Condition, ...]:
+        """The conditions found so far, in the order they were checked."""
+        return tuple(self._found)
+
+    def violated(self, condition, field: str, kind: str = "valid", axis: int | None = None) -> bool:
+        """True when a condition on sizes fails.
+
+        A comparison of ints is a bool, checked now; a failure is kept too (a stride that
+        drops rows after an adaptive pool fixed the size: no size of the input's spatial
+        dim `axis`, of any for None, meets it). A comparison of formulas cannot be decided
+        before the sizes are known: it is kept as a condition the input sizes must meet
+        (kind "valid"), or meet for no row or column to be dropped by flooring (kind
+        "exact"); True when it can never hold.
+        """
+        if isinstance(condition, bool):
+            if not condition:
+                self._found.append(Condition(False, field, kind, axis))
+            return not condition
+        truth = _arithmetic().truth(condition)
+        if truth is True:
+            return False
+        self._found.append(Condition(condition, field, kind))
+        return truth is False
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -225,7 +331,7 @@ class Window:
             # above the first: extent - 1 - pad_after <= 0.
             if is_known(self.pad_after) and self.extent - 1 - self.pad_after <= 0:
                 return last_start + 1
-            return _symbolic().minimum(out - 1, last_start) + 1
+            return _arithmetic().minimum(out - 1, last_start) + 1
         return out
 
     def real_taps(self, size: int, out: int) -> int:
@@ -234,7 +340,7 @@ class Window:
         Unknown for a formula size: the count changes with the size modulo the stride.
         """
         if not is_known(size, out, self.pad_before, self.pad_after):
-            return _symbolic().unknown()
+            return unknown()
         return lattice_pairs(
             out,
             self.kernel,
@@ -264,7 +370,7 @@ def transposed_output_size(size: int, window: Window, output_padding: int = 0) -
 def transposed_real_taps(size: int, window: Window, out: int) -> int:
     """(input value, tap) pairs of a transposed window whose product lands inside the output."""
     if not is_known(size, out):
-        return _symbolic().unknown()
+        return unknown()
     return lattice_pairs(
         size,
         window.kernel,
@@ -325,5 +431,5 @@ def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
 def scaled_size(size: int, scale_factor: float) -> int:
     """floor(size * scale_factor), PyTorch's interpolate output size for a scale factor."""
     if not isinstance(size, int):
-        return _symbolic().scaled(size, scale_factor)
+        return _arithmetic().scaled(size, scale_factor)
     return math.floor(size * scale_factor)

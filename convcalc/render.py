@@ -32,9 +32,11 @@ UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
 
 
 def is_formula(value: object) -> bool:
-    """True for a figure that is a formula in the input's size symbols (a sympy expression;
-    told by its class, so that numeric output never imports sympy)."""
-    return type(value).__module__.startswith("sympy.")
+    """True for a figure that is a formula in the input's size symbols (asked of dims,
+    which knows formulas without importing sympy)."""
+    from convcalc import dims  # loaded with the analysis already
+
+    return dims.is_formula(value)
 
 
 def formula(value: object) -> str:
@@ -1422,7 +1424,7 @@ def compact_sizes(sizes: list[int]) -> str:
     steps = {second - first for first, second in zip(sizes, sizes[1:], strict=False)}
     if len(sizes) > 6 and len(steps) == 1 and steps != {1}:
         return f"{sizes[0]}, {sizes[1]}, {sizes[2]}, ..., {sizes[-1]} (every {steps.pop()})"
-    from convcalc.sizes import consecutive_runs  # loaded already by `convcalc sizes`
+    from convcalc.symbolic.scan import consecutive_runs  # loaded already by `convcalc sizes`
 
     runs = consecutive_runs(sizes)
     texts = [str(low) if low == high else f"{low}-{high}" for low, high in runs]

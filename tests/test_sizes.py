@@ -16,13 +16,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import convcalc
 from convcalc.analysis import Report, analyze
 from convcalc.cli import app
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError
 from convcalc.flags import said
-from convcalc.sizes import MAX_SCAN, parse_range, scan, scan_path
 from convcalc.spec import build, load_path
+from convcalc.symbolic.scan import MAX_SCAN, parse_range, scan
 from tests.test_symbolic import SMALL_INPUT, SMALL_NETWORKS, dropped_dims
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,7 +234,7 @@ def test_stated_constraints_narrow_the_sizes_to_brute_force_filtered_by_them(tmp
     path = tmp_path / "unet.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
-    _, (height, width) = scan_path(str(path), None, SPAN.start, SPAN.stop - 1)
+    height, width = convcalc.sizes(path, size_range=(SPAN.start, SPAN.stop - 1))
     stated = [size for size in accepted(concrete_runs(UNET, "H")) if size % 32 == 0]
     assert height.sizes == [size for size in stated if size >= 64]
     assert height.rule == "H must be a multiple of 32 and at least 64"

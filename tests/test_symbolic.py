@@ -28,8 +28,8 @@ from convcalc.cli import app
 from convcalc.commands import analyze_spec
 from convcalc.errors import ConvCalcError
 from convcalc.flags import said
-from convcalc.sizes import scan
 from convcalc.spec import build, load_path, load_text, set_sizes
+from convcalc.symbolic.scan import scan
 
 sympy = pytest.importorskip("sympy")  # the `symbolic` extra, which CI installs
 

@@ -98,6 +98,9 @@ class Result:
     steps: tuple[Step, ...] | None = None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
+    # What the layer relies on of formula sizes (and, for `convcalc sizes --exact`, the
+    # rows a stride drops at number sizes): see dims.Conditions.
+    conditions: tuple[dimension.Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,12 @@ def by_dims(found: list[tuple[int, str]]) -> list[str]:
     ]
 
 
-def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> list[str]:
+def window_notes(
+    shape: Shape,
+    windows: tuple[dimension.Window, ...],
+    out: Shape,
+    conditions: dimension.Conditions,
+) -> list[str]:
     """Non-fatal oddities of a sliding window: trailing rows or columns the stride never reads.
 
     Only for windows that tile their input (extent >= stride): a 1x1 stride-2 conv skips
@@ -306,7 +314,7 @@ def window_notes(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape
         # the note stays for rows dropped at every size.
         unread = window.unread(size, out_size)
         exact = dimension.compare(unread, "<=", 0)
-        if dimension.violated(exact, "stride", kind="exact", axis=axis):
+        if conditions.violated(exact, "stride", kind="exact", axis=axis):
             found.append(
                 (
                     axis,
@@ -322,8 +330,15 @@ def window_steps(windows: tuple[dimension.Window, ...]) -> tuple[Step, ...]:
     return tuple(Step.window(window) for window in windows)
 
 
-def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str) -> Shape:
-    """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL."""
+def sized(
+    channels: int,
+    sizes: tuple[int, ...],
+    source: Shape,
+    field_name: str,
+    conditions: dimension.Conditions,
+) -> Shape:
+    """An output shape, refusing spatial sizes below 1 or above dims.MAX_SPATIAL (for
+    formula sizes, keeping in `conditions` that they are not)."""
     out = Shape(channels, tuple(sizes))
     if dimension.is_known(*sizes):  # the common case, kept quick
         too_small = min(sizes) < 1
@@ -331,10 +346,10 @@ def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str)
     else:
         dimension.check_formulas(sizes, field_name)
         too_small = any(
-            dimension.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes
+            conditions.violated(dimension.compare(size, ">=", 1), field_name) for size in sizes
         )
         too_large = not too_small and any(
-            dimension.violated(dimension.compare(size, "<=", dimension.MAX_SPATIAL), field_name)
+            conditions.violated(dimension.compare(size, "<=", dimension.MAX_SPATIAL), field_name)
             for size in sizes
         )
     if too_small:
@@ -346,21 +361,28 @@ def sized(channels: int, sizes: tuple[int, ...], source: Shape, field_name: str)
     return out
 
 
-def mismatched(first: tuple, second: tuple, field_name: str) -> bool:
+def mismatched(
+    first: tuple, second: tuple, field_name: str, conditions: dimension.Conditions
+) -> bool:
     """True when two tuples of sizes differ; formulas that differ must be equal for the
-    network to run, a condition on the input sizes."""
+    network to run, a condition on the input sizes kept in `conditions`."""
     if len(first) != len(second):
         return True
     return any(
-        dimension.violated(dimension.compare(a, "==", b), field_name)
+        conditions.violated(dimension.compare(a, "==", b), field_name)
         for a, b in zip(first, second, strict=True)
     )
 
 
-def windowed_output(shape: Shape, channels: int, windows: tuple[dimension.Window, ...]) -> Shape:
+def windowed_output(
+    shape: Shape,
+    channels: int,
+    windows: tuple[dimension.Window, ...],
+    conditions: dimension.Conditions,
+) -> Shape:
     """Output shape of a sliding window, refusing an empty output."""
     sizes = tuple(w.output_size(n) for w, n in zip(windows, shape.spatial, strict=True))
-    return sized(channels, sizes, shape, "kernel_size")
+    return sized(channels, sizes, shape, "kernel_size", conditions)
 
 
 def real_taps(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -> int:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convcalc.dims import Window
+from convcalc.dims import Conditions, Window
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
     Cost,
@@ -121,13 +121,16 @@ class _Convolution(Layer):
         """Result of a convolution of `shape` to `out_channels` channels."""
         activation = self.activation if activated else None
         windows = self.windows(shape)
-        out = windowed_output(shape, out_channels, windows)
-        notes = window_notes(shape, windows, out) + even_kernel_notes(shape, windows, out)
+        conditions = Conditions()
+        out = windowed_output(shape, out_channels, windows, conditions)
+        notes = window_notes(shape, windows, out, conditions)
+        notes += even_kernel_notes(shape, windows, out)
         return Result(
             out,
             conv_cost(shape, out, windows, channel_pairs, self.bias, activation),
             window_steps(windows),
             tuple(notes),
+            conditions=conditions.found,
         )
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
@@ -257,6 +260,7 @@ class SeparableConv(_Convolution):
             depthwise.steps,
             depthwise.notes,
             (Part("depthwise", mid, depthwise.cost), Part("pointwise", out, pointwise)),
+            depthwise.conditions,
         )
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
@@ -298,7 +302,8 @@ class SeparableConv(_Convolution):
         depthwise = measure_connections(
             kernels, shape, windows, weights["depthwise_weight"], weights.get("depthwise_bias")
         )
-        middle = Shape(shape.channels * self.multiplier, windowed_output(shape, 1, windows).spatial)
+        depthwise_out = windowed_output(shape, 1, windows, Conditions())  # numbers: none kept
+        middle = Shape(shape.channels * self.multiplier, depthwise_out.spatial)
         pointwise = measure_connections(
             kernels,
             middle,

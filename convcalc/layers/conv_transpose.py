@@ -47,7 +47,8 @@ class ConvTranspose(Layer):
         shape = inputs.only
         windows, sizes = self._geometry(shape)
         check_groups(shape.channels, self.out_channels, self.groups)
-        out = sized(self.out_channels, sizes, shape, "padding")
+        conditions = dimension.Conditions()
+        out = sized(self.out_channels, sizes, shape, "padding", conditions)
         kernel_taps = kernel_volume(windows)
         pairs_landing = 1
         for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
@@ -75,7 +76,7 @@ class ConvTranspose(Layer):
                 if w.kernel % w.stride
             ]
         )
-        return Result(out, cost, steps, tuple(notes))
+        return Result(out, cost, steps, tuple(notes), conditions=conditions.found)
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's [in, out/groups, *kernel] and [out]."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from convcalc.dims import Window, compare, is_known, violated
+from convcalc.dims import Conditions, Window, compare, is_known
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
@@ -59,8 +59,9 @@ class Dense(Layer):
             )
         features = shape.channels
         notes: tuple[str, ...] = ()
+        conditions = Conditions()
         if self.in_features is not None:
-            if violated(compare(features, "==", self.in_features), "in_features"):
+            if conditions.violated(compare(features, "==", self.in_features), "in_features"):
                 raise ConvCalcError(
                     f"input has {features} features, not {self.in_features}", field="in_features"
                 )
@@ -79,7 +80,7 @@ class Dense(Layer):
             flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
             connections=macs + bias_terms,
         )
-        return Result(out, cost, notes=notes)
+        return Result(out, cost, notes=notes, conditions=conditions.found)
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's [out, in] and [out]."""

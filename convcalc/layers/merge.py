@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from convcalc.dims import Conditions
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, mismatched
 
@@ -24,13 +25,16 @@ class Add(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         first = inputs.shapes[0]
-        if any(mismatched(shape.as_tuple(), first.as_tuple(), "inputs") for shape in inputs.shapes):
+        conditions = Conditions()
+        if any(
+            mismatched(shape.as_tuple(), first.as_tuple(), "inputs", conditions)
+            for shape in inputs.shapes
+        ):
             raise ConvCalcError(f"shapes differ: {_listing(inputs)}", field="inputs")
         # n-1 additions per value; each value joins its n operands.
         operands = len(inputs.shapes)
-        return Result(
-            first, Cost(flops=(operands - 1) * first.numel, connections=operands * first.numel)
-        )
+        cost = Cost(flops=(operands - 1) * first.numel, connections=operands * first.numel)
+        return Result(first, cost, conditions=conditions.found)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         result = values[0] + values[1]
@@ -61,9 +65,14 @@ class Concat(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         first = inputs.shapes[0]
-        if any(mismatched(shape.spatial, first.spatial, "inputs") for shape in inputs.shapes):
+        conditions = Conditions()
+        if any(
+            mismatched(shape.spatial, first.spatial, "inputs", conditions)
+            for shape in inputs.shapes
+        ):
             raise ConvCalcError(f"spatial sizes differ: {_listing(inputs)}", field="inputs")
-        return Result(Shape(sum(shape.channels for shape in inputs.shapes), first.spatial))
+        channels = sum(shape.channels for shape in inputs.shapes)
+        return Result(Shape(channels, first.spatial), conditions=conditions.found)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Literal
 
-from convcalc.dims import Window, compare, larger, violated
+from convcalc.dims import Conditions, Window, compare, larger
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
     Cost,
@@ -39,9 +39,12 @@ class _Pool(Layer):
         """The stride as given, or the kernel size (PyTorch's default)."""
         return self.kernel_size if self.stride is None else self.stride
 
-    def pool(self, inputs: Inputs, dilation: int | list[int] = 1) -> tuple[Shape, tuple, Shape]:
-        """Input shape, windows and output shape."""
+    def pool(
+        self, inputs: Inputs, dilation: int | list[int] = 1
+    ) -> tuple[Shape, tuple, Shape, Conditions]:
+        """Input shape, windows, output shape and the conditions they rely on."""
         shape = inputs.only
+        conditions = Conditions()
         windows = make_windows(
             shape, self.kernel_size, self.strides(), self.padding, dilation, self.ceil_mode
         )
@@ -49,15 +52,24 @@ class _Pool(Layer):
             # PyTorch: "pad should be at most half of kernel size" (the undilated kernel);
             # 'same' padding with a dilation can break it for some sizes only.
             widest = larger(window.pad_before, window.pad_after)
-            if violated(compare(widest * 2, "<=", window.kernel), "padding"):
+            if conditions.violated(compare(widest * 2, "<=", window.kernel), "padding"):
                 raise ConvCalcError(
                     f"padding {widest} exceeds half the kernel {window.kernel}", field="padding"
                 )
-        return shape, windows, windowed_output(shape, shape.channels, windows)
+        out = windowed_output(shape, shape.channels, windows, conditions)
+        return shape, windows, out, conditions
 
-    def result(self, shape: Shape, windows: tuple[Window, ...], out: Shape, cost: Cost) -> Result:
+    def result(
+        self,
+        shape: Shape,
+        windows: tuple[Window, ...],
+        out: Shape,
+        cost: Cost,
+        conditions: Conditions,
+    ) -> Result:
         """The shared result of a pool with the given cost."""
-        return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))
+        notes = tuple(window_notes(shape, windows, out, conditions))
+        return Result(out, cost, window_steps(windows), notes, conditions=conditions.found)
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """Real taps: the window sums of the real input's indicator, for every channel."""
@@ -85,17 +97,17 @@ class MaxPool(_Pool):
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         """Window maxima; their argmax is kept for a max_unpool that names this pool."""
-        _, windows, _ = self.pool(inputs, self.dilation)
+        windows = self.pool(inputs, self.dilation)[1]
         return kernels.pool(values[0], windows, "max", name=self.name)
 
     def analyze(self, inputs: Inputs) -> Result:
-        shape, windows, out = self.pool(inputs, self.dilation)
+        shape, windows, out, conditions = self.pool(inputs, self.dilation)
         # One comparison per tap after the first.
         cost = Cost(
             flops=(kernel_volume(windows) - 1) * out.numel,
             connections=shape.channels * real_taps(shape, windows, out),
         )
-        return self.result(shape, windows, out, cost)
+        return self.result(shape, windows, out, cost, conditions)
 
 
 class AvgPool(_Pool):
@@ -106,17 +118,17 @@ class AvgPool(_Pool):
     dilation: ClassVar[int] = 1  # PyTorch's AvgPool has none
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        _, windows, _ = self.pool(inputs)
+        windows = self.pool(inputs)[1]
         return kernels.pool(values[0], windows, "mean", self.count_include_pad)
 
     def analyze(self, inputs: Inputs) -> Result:
-        shape, windows, out = self.pool(inputs)
+        shape, windows, out, conditions = self.pool(inputs)
         # k-1 additions and one division per output value.
         cost = Cost(
             flops=kernel_volume(windows) * out.numel,
             connections=shape.channels * real_taps(shape, windows, out),
         )
-        result = self.result(shape, windows, out, cost)
+        result = self.result(shape, windows, out, cost, conditions)
         wider = [
             f"{window.kernel} > {size}"
             for window, size in zip(windows, shape.spatial, strict=True)
@@ -150,7 +162,8 @@ class Subsample(Layer):
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
         windows = self.windows(shape)
-        out = windowed_output(shape, shape.channels, windows)
+        conditions = Conditions()
+        out = windowed_output(shape, shape.channels, windows, conditions)
         cost = Cost(
             params=2 * shape.channels,
             # k-1 additions, one multiply, one bias add per output value.
@@ -158,7 +171,8 @@ class Subsample(Layer):
             + activation_flops(self.activation, out.numel),
             connections=shape.channels * real_taps(shape, windows, out) + out.numel,
         )
-        return Result(out, cost, window_steps(windows), tuple(window_notes(shape, windows, out)))
+        notes = tuple(window_notes(shape, windows, out, conditions))
+        return Result(out, cost, window_steps(windows), notes, conditions=conditions.found)
 
     def windows(self, shape: Shape) -> tuple[Window, ...]:
         """The per-dim windows over `shape` (no padding)."""

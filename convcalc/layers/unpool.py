@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from convcalc import dims as dimension
+from convcalc.dims import Conditions
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import (
@@ -38,7 +39,8 @@ class MaxUnpool(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        pool_input, windows = self._windows(inputs)
+        conditions = Conditions()
+        pool_input, windows = self._windows(inputs, conditions)
         # PyTorch MaxUnpool: (in - 1)*stride - 2*padding + kernel_size.
         default = tuple(
             dimension.transposed_output_size(size, window)
@@ -61,7 +63,7 @@ class MaxUnpool(Layer):
                 # PyTorch accepts sizes strictly within one stride of the default.
                 above = dimension.compare(low - window.stride, "<", size)
                 below = dimension.compare(size, "<", low + window.stride)
-                if dimension.violated(above, "output_size") or dimension.violated(
+                if conditions.violated(above, "output_size") or conditions.violated(
                     below, "output_size"
                 ):
                     raise ConvCalcError(
@@ -69,7 +71,9 @@ class MaxUnpool(Layer):
                         field="output_size",
                     )
         steps = tuple(Step.upsampling(window) for window in windows)
-        return Result(Shape(shape.channels, sizes), steps=steps, notes=notes)
+        return Result(
+            Shape(shape.channels, sizes), steps=steps, notes=notes, conditions=conditions.found
+        )
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
         """Each value to where its pool found it (the pool keeps its argmax for this layer)."""
@@ -81,19 +85,21 @@ class MaxUnpool(Layer):
         the data), a transposed window of ones."""
         import numpy as np
 
-        _, windows = self._windows(inputs)
+        _, windows = self._windows(inputs, Conditions())  # numbers: none kept
         sizes = self.analyze(inputs).output.spatial
         ones = np.ones((1, 1, *(w.kernel for w in windows)), dtype=masks[0].dtype)
         return kernels.conv_transpose(masks[0], ones, windows, sizes)
 
-    def _windows(self, inputs: Inputs) -> tuple[Shape, tuple[dimension.Window, ...]]:
+    def _windows(
+        self, inputs: Inputs, conditions: Conditions
+    ) -> tuple[Shape, tuple[dimension.Window, ...]]:
         """The input of the pool named by `of`, and the pool windows over it."""
         shape = inputs.only
         found = inputs.lookup(self.of)
         if found is None or not isinstance(found[0], MaxPool):
             raise ConvCalcError(f"{shown(self.of)} is not an earlier max_pool layer", field="of")
         pool, pool_inputs, pool_output = found
-        if mismatched(pool_output.as_tuple(), shape.as_tuple(), "of"):
+        if mismatched(pool_output.as_tuple(), shape.as_tuple(), "of", conditions):
             raise ConvCalcError(
                 f"input {shape} does not match the indices of {shown(self.of)},"
                 f" shaped {pool_output}",

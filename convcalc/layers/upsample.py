@@ -131,20 +131,22 @@ class Upsample(Layer):
         if self.mode == "nearest" and self.align_corners:
             raise ConvCalcError("align_corners needs an interpolating mode", field="align_corners")
         factors = self._factors(shape)
+        conditions = dimension.Conditions()
         if self.size is not None:
             sizes = per_dim(self.size, dims, "size")
-            out = sized(shape.channels, sizes, shape, "size")
+            out = sized(shape.channels, sizes, shape, "size", conditions)
         else:
             sizes = tuple(map(dimension.scaled_size, shape.spatial, factors))
-            out = sized(shape.channels, sizes, shape, "scale_factor")
+            out = sized(shape.channels, sizes, shape, "scale_factor", conditions)
         if not dimension.is_known(*shape.spatial):
-            return self._formula_result(shape, out, factors)
+            return self._formula_result(shape, out, factors, conditions)
         if self.size is not None:
             ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
         else:
             ratios = self._factor_ratios(factors)
         ratios = self._source_steps(shape, out, ratios)
-        return Result(out, self._cost(shape, out, ratios), self._steps(ratios))
+        cost = self._cost(shape, out, ratios)
+        return Result(out, cost, self._steps(ratios), conditions=conditions.found)
 
     @staticmethod
     def _factor_ratios(factors: tuple[float, ...]) -> list[Fraction]:
@@ -152,12 +154,12 @@ class Upsample(Layer):
         1.0 / scale_factor, kept exactly."""
         return [Fraction(1.0 / factor) for factor in factors]
 
-    def _formula_result(self, shape: Shape, out: Shape, factors: tuple) -> Result:
+    def _formula_result(
+        self, shape: Shape, out: Shape, factors: tuple, conditions: dimension.Conditions
+    ) -> Result:
         """The result for formula sizes: FLOPs as a formula (a dim is blended or copied
         depending on the size), the field when no dim's treatment depends on the size,
         connections once the sizes are set."""
-        from convcalc import symbolic
-
         rank = len(shape.spatial)
         blends = [
             self._blends(size, out_size, factor, rank)
@@ -167,7 +169,8 @@ class Upsample(Layer):
         steps: tuple = (None,) * rank
         if self.size is None and not self.align_corners and all(b == 1 for b in blends):
             steps = self._steps(self._factor_ratios(factors))
-        return Result(out, Cost(flops=flops, connections=symbolic.unknown()), steps)
+        cost = Cost(flops=flops, connections=dimension.unknown())
+        return Result(out, cost, steps, conditions=conditions.found)
 
     def _source_steps(
         self, shape: Shape, out: Shape, ratios: list[Fraction]
@@ -266,12 +269,7 @@ class Upsample(Layer):
             return 1
         if factor is not None and (factor >= 2 or factor < 1):
             return 1  # floor(n*f) >= 2n, or < n: never n for n >= 1
-        kept = dimension.compare(out_size, "==", size)
-        if isinstance(kept, bool):
-            return 0 if kept else 1
-        from convcalc import symbolic
-
-        return symbolic.choose(kept, 0, 1)
+        return dimension.choose(dimension.compare(out_size, "==", size), 0, 1)
 
     def _flops_per_value(self, blended: int) -> int:
         """FLOPs per output value when `blended` dims are interpolated.

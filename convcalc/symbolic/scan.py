@@ -1,4 +1,4 @@
-"""Which input sizes a symbolic network accepts, and the rule they follow.
+"""Which input sizes a symbolic network accepts, and the rule they follow: the size scan.
 
 The analysis of a spec with symbolic sizes (`input: [3, H, W]`) records every condition its
 layers rely on: sizes at least 1, add/concat inputs equal, a dense layer's in_features met
@@ -15,17 +15,22 @@ further up is found by bisection).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from convcalc import symbolic
-from convcalc.analysis import Report, analyze, map_figures
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError, option
-from convcalc.spec import Network, SizeRule, load_path, set_sizes
+from convcalc.spec import SizeRule
+from convcalc.symbolic.arithmetic import symbol
+from convcalc.symbolic.backend import sympy
+from convcalc.symbolic.evaluate import evaluate
+from convcalc.symbolic.printing import formula
 from convcalc.text import shown
+
+if TYPE_CHECKING:
+    from convcalc.analysis import Report  # annotations only: the analysis imports this
 
 FEW_SIZES = 8  # finitely many valid sizes up to this many are listed in the rule
 # The rule is read off sizes up to this (and two periods past the least valid size).
@@ -60,7 +65,7 @@ def conditions_on(
     for row, condition in report.conditions:
         if condition.kind == "exact" and not exact:
             continue
-        if equalities_only and not isinstance(condition.relation, symbolic.sympy.Eq):
+        if equalities_only and not isinstance(condition.relation, sympy.Eq):
             continue
         # A condition in no symbol failed at a size given as a number: it holds for no
         # size of the symbols of its axis (of any, if it has none).
@@ -75,7 +80,7 @@ def period_of(relations: list[object], name: str) -> int:
     ceilings of name repeat with it."""
     period = 1
     for relation in relations:
-        for number in relation.atoms(symbolic.sympy.Rational):
+        for number in relation.atoms(sympy.Rational):
             period = math.lcm(period, int(number.q))
     return period
 
@@ -107,14 +112,13 @@ def scan(
         if unset:
             raise ConvCalcError(
                 f"layer {layer} ties {name} to {', '.join(unset)}"
-                f" ({symbolic.formula(relation)}): give {option('sizes')} {unset[0]}=N to scan"
-                f" {name}",
+                f" ({formula(relation)}): give {option('sizes')} {unset[0]}=N to scan {name}",
                 field=option("dim"),
             )
     stated = stated or SizeRule()
     period = math.lcm(period_of([relation for _, relation in conditions], name), stated.multiple_of)
-    bound = {symbolic.symbol(other): size for other, size in values.items()}
-    target = symbolic.symbol(name)
+    bound = {symbol(other): size for other, size in values.items()}
+    target = symbol(name)
 
     def failure(size: int) -> tuple[str, str] | None:
         if not stated.admits(size):
@@ -122,10 +126,10 @@ def scan(
         bound[target] = size
         shared: dict = {}  # subformulas (floor(H/2), ...) recur across conditions
         for layer, relation in conditions:
-            if not symbolic.evaluate(relation, bound, shared):
+            if not evaluate(relation, bound, shared):
                 # sympy's false: a failure at a size given as a number, whatever this one.
-                text = "at every size" if relation is symbolic.sympy.false else None
-                return layer, text or symbolic.formula(relation)
+                text = "at every size" if relation is sympy.false else None
+                return layer, text or formula(relation)
         return None
 
     failures = {size: failure(size) for size in range(low, high + 1)}
@@ -164,7 +168,7 @@ def _largest_holding(conditions: list, bound: dict, target, start: int) -> int |
 
     def holds(relation, size: int) -> bool:
         bound[target] = size
-        return bool(symbolic.evaluate(relation, bound))
+        return bool(evaluate(relation, bound))
 
     ceiling = None
     for _, relation in conditions:
@@ -241,51 +245,6 @@ def _residue_text(residues: tuple[int, ...]) -> str:
     return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + f" or {texts[-1]}"
 
 
-def simplified(report: Report, stated: dict[str, SizeRule]) -> Report:
-    """The report with each symbol that the conditions pin to one residue r modulo a period
-    P written as P*k + r: floor((H - 1)/2) + 1 becomes H/2 when H must be a multiple of 16.
-
-    Conditions tying several symbols together are left out of this.
-    """
-    replacements = {}
-    assumptions = []
-    for name in report.symbols:
-        try:
-            # Sizes at least 1 and other bounds only move the least size: the remainders
-            # come from the equalities (skips that must line up) and the stated rule.
-            result = scan(
-                report, name, 1, 1, stated=stated.get(name), rule_limit=1024, equalities_only=True
-            )
-        except ConvCalcError:  # tied to another symbol
-            continue
-        if result.rule is not None and len(result.residues) == 1 and result.period > 1:
-            target = symbolic.symbol(name)
-            period, residue = result.period, result.residues[0]
-            step = symbolic.sympy.Dummy("k", integer=True, nonnegative=True)
-            replacements[target] = (period * step + residue, {step: (target - residue) / period})
-            assumptions.append(
-                f"{name} is a multiple of {period}"
-                if residue == 0
-                else f"{name} leaves {residue} when divided by {period}"
-            )
-    if not replacements:
-        return report
-
-    def rewrite(value):
-        if not isinstance(value, symbolic.sympy.Basic):
-            return value
-        for target, (written, back) in replacements.items():
-            value = value.xreplace({target: written}).xreplace(back)
-        return symbolic.settle(symbolic.sympy.expand(value))
-
-    return dataclasses.replace(
-        report,
-        layers=[map_figures(row, rewrite) for row in report.layers],
-        totals=map_figures(report.totals, rewrite),
-        assumptions=tuple(assumptions),
-    )
-
-
 MAX_SCAN = 2**16  # sizes one scan may list
 RANGE = re.compile(r"([0-9]{1,9})\.\.([0-9]{1,9})")
 
@@ -313,47 +272,3 @@ def check_range(low_size: int, high_size: int, text: str | None = None) -> tuple
             f"{shown(text)} spans more than {MAX_SCAN} sizes", field=option("size_range")
         )
     return low_size, high_size
-
-
-def scan_path(
-    path: str,
-    dims: list[str] | None,
-    low: int,
-    high: int,
-    exact: bool = False,
-    values: dict[str, int] | None = None,
-) -> tuple[Report, list[SizeScan]]:
-    """The spec at `path`'s report and one scan per symbol in `dims` (default: each)."""
-    return scan_network(load_path(path), dims, low, high, exact, values)
-
-
-def scan_network(
-    network: Network,
-    dims: list[str] | None,
-    low: int,
-    high: int,
-    exact: bool = False,
-    values: dict[str, int] | None = None,
-) -> tuple[Report, list[SizeScan]]:
-    """The network's report and one scan per symbol in `dims` (default: each)."""
-    values = values or {}
-    try:
-        report = analyze(set_sizes(network, values) if values else network)
-        if not report.symbols:
-            if network.symbols:
-                raise ConvCalcError(
-                    "gives every symbol a size: leave the one to scan unset",
-                    field=option("sizes"),
-                )
-            raise ConvCalcError(
-                "its sizes are all numbers: write the sizes to scan as symbols,"
-                " e.g. input: [3, H, W]",
-                field="input",
-            )
-        scans = [
-            scan(report, name, low, high, exact, network.constraints.get(name), values)
-            for name in (dims or report.symbols)
-        ]
-    except ConvCalcError as error:
-        raise error.add_context(file=network.file) from None
-    return report, scans
