@@ -4,7 +4,9 @@ A layer type is one pydantic model (its spec fields) with one `analyze` method t
 its input shapes into an output shape, its costs, its receptive-field steps and its notes.
 """
 
-from __future__ import annotations
+# Not `from __future__ import annotations`: pydantic reads the annotations of a model and
+# of all its bases, and as strings it would compile and evaluate Layer's again for every
+# layer type.
 
 import math
 from collections.abc import Callable
@@ -68,7 +70,7 @@ class Cost:
     flops: int = 0
     connections: int = 0
 
-    def __add__(self, other: Cost) -> Cost:
+    def __add__(self, other: "Cost") -> "Cost":
         return Cost(
             self.params + other.params,
             self.buffers + other.buffers,
@@ -110,7 +112,7 @@ class Inputs:
     shapes: list[Shape]
     names: list[str]
     # name -> (layer, its input shapes, its output shape); used by max_unpool to find its pool
-    lookup: Callable[[str], tuple[Layer, list[Shape], Shape] | None] = field(
+    lookup: Callable[[str], "tuple[Layer, list[Shape], Shape] | None"] = field(
         default=lambda name: None
     )
 
