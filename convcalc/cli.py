@@ -4,12 +4,14 @@ Only this module prints or exits. A user's mistake (ConvCalcError) is one line o
 and exit code 2; anything else is a bug and keeps its traceback.
 """
 
-from __future__ import annotations
+# Not `from __future__ import annotations`: Typer reads the annotations of every command's
+# options on each run, and as strings it would compile and evaluate each one anew.
 
 import os
 import re
 import sys
 import traceback
+import types
 from pathlib import Path
 from typing import Annotated
 
@@ -460,6 +462,7 @@ def main() -> None:
     # convcalc uses no pydantic plugins; looking them up scans every installed package's
     # entry points, a tenth of the startup time of `shapes`.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _skip_plugin_loader()
     try:
         app()
     except Exception:
@@ -467,3 +470,34 @@ def main() -> None:
         # CI never reads a crash as `check`'s "budget exceeded" (1) or a bad spec (2).
         traceback.print_exc()
         sys.exit(EXIT_BUG)
+
+
+PLUGIN_LOADER = "pydantic.plugin._loader"
+
+
+def _skip_plugin_loader() -> None:
+    """Stand in for pydantic's plugin loader while its plugins are all disabled.
+
+    Disabled, the loader finds no plugins, but importing it imports importlib.metadata (and
+    with it email, zipfile, csv...), a twentieth of the start-up of `shapes`. The stand-in
+    answers `get_plugins()` as the loader would; anything else asked of it (a later pydantic
+    may ask more) loads the real loader and answers from it.
+    """
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ("__all__", "1", "true"):
+        return
+    if PLUGIN_LOADER in sys.modules:
+        return
+    stand_in = types.ModuleType(PLUGIN_LOADER)
+    stand_in.get_plugins = lambda: ()
+
+    def real(name: str):
+        if name.startswith("__"):  # what the import system asks of any module
+            raise AttributeError(name)
+        if sys.modules.get(PLUGIN_LOADER) is stand_in:
+            del sys.modules[PLUGIN_LOADER]
+        import importlib
+
+        return getattr(importlib.import_module(PLUGIN_LOADER), name)
+
+    stand_in.__getattr__ = real
+    sys.modules[PLUGIN_LOADER] = stand_in

@@ -1030,3 +1030,31 @@ def test_a_bug_exits_3_with_its_traceback(monkeypatch, capsys):
         cli.main()
     assert exited.value.code == 3  # never 1, `check`'s "budget exceeded"
     assert "ZeroDivisionError: a bug" in capsys.readouterr().err
+
+
+PLUGIN_LOADER_PROGRAM = """
+import os
+import sys
+
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+from convcalc import cli
+
+cli._skip_plugin_loader()
+from pydantic.plugin._loader import get_plugins
+
+assert tuple(get_plugins()) == ()
+from convcalc.spec import load_path
+
+load_path("specs/resnet50.yaml")  # pydantic validates through the stand-in
+assert "importlib.metadata" not in sys.modules
+from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP  # any other name: the real one
+
+assert PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+assert "importlib.metadata" in sys.modules
+"""
+
+
+def test_pydantic_plugin_loader_stand_in():
+    """With plugins disabled, the loader's import (importlib.metadata) is spared."""
+    root = Path(__file__).parent.parent
+    subprocess.run([sys.executable, "-c", PLUGIN_LOADER_PROGRAM], cwd=root, check=True)
