@@ -7,11 +7,11 @@ tables, JSON, markdown or CSV.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from convcalc import field as receptive
+from convcalc import figures as registry
 from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
@@ -19,7 +19,7 @@ from convcalc.spec import INPUT, Network, SizeRule, collector_paused
 
 
 @dataclass(frozen=True)
-class Row:
+class Row(registry.ByName):
     """One layer's figures, for the whole batch (params and buffers are per network)."""
 
     index: int
@@ -27,18 +27,10 @@ class Row:
     type: str
     inputs: tuple[str, ...]
     follows_previous: bool  # reads just the layer listed before it
+    # Every figure of figures.LAYER_FIGURES, by name (row.params, row.receptive_field...).
     # With symbolic input sizes, shapes and costs may be sympy formulas in the symbols;
     # None marks a figure known only once the sizes are set (see Report.symbols).
-    output_shape: tuple[int, ...]
-    params: int
-    buffers: int
-    macs: int
-    flops: int
-    connections: int | None
-    output_bytes: int
-    receptive_field: tuple[Fraction, ...] | None
-    effective_stride: tuple[Fraction, ...] | None
-    effective_padding: tuple[Fraction, ...] | None
+    figures: Mapping[str, object]
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
     conditions: tuple[Condition, ...] = ()  # on the input sizes, which this layer relies on
@@ -47,17 +39,10 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Totals:
-    """Whole-network figures."""
+class Totals(registry.ByName):
+    """Whole-network figures: every total of figures.TOTALS, by name (totals.params...)."""
 
-    params: int
-    trainable_params: int
-    buffers: int
-    macs: int
-    flops: int
-    connections: int | None
-    peak_activation_bytes: int | None  # a maximum over layers: None for formula sizes
-    model_bytes: int
+    figures: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -180,8 +165,9 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         fields[layer.name] = out_field
         seen[layer.name] = (layer, in_shapes, out)
 
-        cost = _batched(result.cost, batch)
-        receptive_field, effective_stride, effective_padding = _field_figures(out_field)
+        facts = registry.Facts(
+            out, _batched(result.cost, batch), value_bytes, _field_figures(out_field)
+        )
         rows.append(
             Row(
                 index=index,
@@ -189,16 +175,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
                 type=layer.type_name(),
                 inputs=tuple(sources),
                 follows_previous=sources == [previous],
-                output_shape=out.as_tuple(),
-                params=cost.params,
-                buffers=cost.buffers,
-                macs=cost.macs,
-                flops=cost.flops,
-                connections=cost.connections,
-                output_bytes=out.numel * value_bytes,
-                receptive_field=receptive_field,
-                effective_stride=effective_stride,
-                effective_padding=effective_padding,
+                figures=registry.layer_figures(facts),
                 notes=notes,
                 parts=tuple(
                     Part(part.name, part.output, _batched(part.cost, batch))
@@ -212,37 +189,16 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     rows = _network_notes(network, rows)
     if symbols:
         rows = [_settled(row) for row in rows]
-    params = _total(row.params for row in rows)
-    buffers = _total(row.buffers for row in rows)
     totals = Totals(
-        params=params,
-        trainable_params=params,
-        buffers=buffers,
-        macs=_total(row.macs for row in rows),
-        flops=_total(row.flops for row in rows),
-        connections=_total(row.connections for row in rows),
-        peak_activation_bytes=None
-        if symbols
-        else peak_live(source.numel * value_bytes, rows, lambda row: row.output_bytes),
-        model_bytes=(params + buffers) * network.dtype_bytes,
+        registry.network_totals(
+            rows, source.numel * value_bytes, network.dtype_bytes, symbolic=bool(symbols)
+        )
     )
     if symbols:
         totals = _settled(totals)
     return Report(
         network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals, symbols
     )
-
-
-def _total(figures) -> object:
-    """The sum of the layers' figures; None when one is known only once sizes are set."""
-    figures = list(figures)
-    if None in figures:
-        return None
-    if all(isinstance(figure, int) for figure in figures):
-        return sum(figures)
-    from convcalc import symbolic  # formulas: one sum, not one per layer
-
-    return symbolic.total(figures)
 
 
 def _with_symbols(shape: Shape) -> Shape:
@@ -301,12 +257,6 @@ def _result(layer: Layer, inputs: Inputs, results: dict[tuple, Result] | None) -
     return result
 
 
-FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "connections", "output_bytes")
-TOTALS = ("params", "trainable_params", "buffers", "macs", "flops", "connections")
-TOTALS += ("peak_activation_bytes", "model_bytes")
-COST_FIGURES = ("params", "buffers", "macs", "flops", "connections")  # Cost's, in order
-
-
 def map_figures(record: Row | Totals, function: Callable) -> Row | Totals:
     """A row or totals with `function` applied to each figure (each size of a shape);
     None, a figure known only once the sizes are set, stays None."""
@@ -316,14 +266,20 @@ def map_figures(record: Row | Totals, function: Callable) -> Row | Totals:
             return tuple(apply(item) for item in value)
         return None if value is None else function(value)
 
-    names = FIGURES if isinstance(record, Row) else TOTALS
-    changes = {name: apply(getattr(record, name)) for name in names}
+    changes: dict[str, object] = {
+        "figures": {name: apply(value) for name, value in record.figures.items()}
+    }
     if isinstance(record, Row) and record.parts:
         changes["parts"] = tuple(
             Part(
                 part.name,
                 Shape(part.output.channels, apply(part.output.spatial)),
-                Cost(*(apply(getattr(part.cost, name)) for name in COST_FIGURES)),
+                Cost(
+                    **{
+                        cost.name: apply(getattr(part.cost, cost.name))
+                        for cost in dataclasses.fields(Cost)
+                    }
+                ),
             )
             for part in record.parts
         )
@@ -383,30 +339,6 @@ def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
         else row
         for row in rows
     ]
-
-
-def last_use(rows: Sequence[Row]) -> dict[str, int]:
-    """The index (as `Row.index`) of the last layer reading each tensor, by tensor name."""
-    return {name: row.index for row in rows for name in row.inputs}
-
-
-def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) -> int:
-    """The largest total `size` of the tensors live at once, the input's being `input_size`.
-
-    A layer's output is live from that layer until its last reader has run (both at once
-    while the reader runs); an output nobody reads stays live to the end.
-    """
-    last = last_use(rows)
-    live = {INPUT: input_size}
-    total = peak = input_size
-    for row in rows:
-        live[row.name] = size(row)
-        total += live[row.name]
-        peak = max(peak, total)
-        for name in set(row.inputs):
-            if last[name] == row.index:
-                total -= live.pop(name)
-    return peak
 
 
 def _batched(cost: Cost, batch: int) -> Cost:

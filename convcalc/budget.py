@@ -18,6 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from convcalc import figures
 from convcalc.errors import ConvCalcError, option
 from convcalc.text import shown
 
@@ -51,10 +52,6 @@ _QUANTITY = re.compile(
 _PERCENT = re.compile(r"(?P<number>[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})\s*%")
 _SIZES = re.compile(r"[0-9]{1,10}(?:[x,][0-9]{1,10}){0,3}")  # 1000, 64x7x7, 64,7,7
 
-# The whole-network figures a budget can cap or a baseline can bound the growth of; each is
-# a field of analysis.Totals. Per layer: what the layer adds to the figure.
-METRICS = ("params", "macs", "flops", "peak_activation_bytes", "model_bytes")
-BYTE_METRICS = ("peak_activation_bytes", "model_bytes")
 TOP_LAYERS = 3  # contributing layers named with each violation
 
 
@@ -70,11 +67,9 @@ class FieldLimit:
 class Budget:
     """The limits one spec is checked against; None (or no growth entry): not checked."""
 
-    max_params: int | None = None
-    max_macs: int | None = None
-    max_flops: int | None = None
-    max_peak_activation_bytes: int | None = None
-    max_model_bytes: int | None = None
+    # Metric -> its largest value; the metrics are the totals marked `budget` in
+    # figures.TOTALS, each written `max_<metric>` in a spec (max_params: 25.6M).
+    maxima: Mapping[str, int] = field(default_factory=dict)
     min_receptive_field: FieldLimit | None = None
     output_shape: tuple[int, ...] | None = None
     max_growth: Mapping[str, Fraction] = field(default_factory=dict)  # metric -> 1/20 for 5%
@@ -84,7 +79,8 @@ class Budget:
 
     def entries(self) -> list[str]:
         """The names of the entries set, as in the spec ('max_growth.params' for growth)."""
-        names = [name for name in SCALAR_ENTRIES if getattr(self, name) is not None]
+        names = [f"max_{metric}" for metric in metrics() if metric in self.maxima]
+        names += [name for name in OTHER_ENTRIES if getattr(self, name) is not None]
         return names + [f"max_growth.{metric}" for metric in self.max_growth]
 
 
@@ -92,8 +88,9 @@ def merge(spec_budget: Budget | None, flags: Budget) -> Budget:
     """The spec's budget with every entry the flags set replaced by the flag's."""
     base = spec_budget or Budget()
     changes: dict[str, Any] = {
-        name: getattr(flags, name) for name in SCALAR_ENTRIES if getattr(flags, name) is not None
+        name: getattr(flags, name) for name in OTHER_ENTRIES if getattr(flags, name) is not None
     }
+    changes["maxima"] = {**base.maxima, **flags.maxima}
     changes["max_growth"] = {**base.max_growth, **flags.max_growth}
     overridden = set(flags.entries())
     changes["lines"] = {key: line for key, line in base.lines.items() if key not in overridden}
@@ -175,8 +172,9 @@ def parse_growth(value: Any) -> dict[str, Fraction]:
         )
     growth = {}
     for metric, limit in pairs:
-        if metric not in METRICS:
-            raise ConvCalcError(f"unknown metric {shown(metric)} (known: {', '.join(METRICS)})")
+        if metric not in metrics():
+            known = ", ".join(metrics())
+            raise ConvCalcError(f"unknown metric {shown(metric)} (known: {known})")
         try:
             growth[metric] = parse_percent(limit)
         except ConvCalcError as error:
@@ -236,18 +234,41 @@ def _examples(units: Mapping[str, int]) -> str:
     return "100MB, 1.5GiB or 4G" if "B" in units else "25600000, 25.6M or 4.1G"
 
 
-# Budget entry -> its parser; the spec's keys and the flags' names (--max-params).
-ENTRY_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "max_params": parse_quantity,
-    "max_macs": parse_quantity,
-    "max_flops": parse_quantity,
-    "max_peak_activation_bytes": parse_bytes,
-    "max_model_bytes": parse_bytes,
+def metrics() -> tuple[str, ...]:
+    """The whole-network figures a budget can cap or a baseline can bound the growth of:
+    the totals marked `budget` in figures.TOTALS."""
+    return figures.budget_metrics()
+
+
+# The entries besides the maxima of the metrics, each a field of Budget, with its parser.
+OTHER_PARSERS: dict[str, Callable[[Any], Any]] = {
     "min_receptive_field": parse_field_limit,
     "output_shape": parse_shape,
-    "max_growth": parse_growth,
 }
-SCALAR_ENTRIES = tuple(entry for entry in ENTRY_PARSERS if entry != "max_growth")
+OTHER_ENTRIES = tuple(OTHER_PARSERS)
+OTHER_FIELDS = (*OTHER_ENTRIES, "max_growth")
+
+
+def entry_parsers() -> dict[str, Callable[[Any], Any]]:
+    """Budget entry -> its parser: the spec's keys and the options' names (max_params)."""
+    maxima = {
+        f"max_{metric}": parse_bytes
+        if figures.total(metric).unit == figures.BYTES
+        else parse_quantity
+        for metric in metrics()
+    }
+    return {**maxima, **OTHER_PARSERS, "max_growth": parse_growth}
+
+
+def _budget(values: Mapping[str, Any], **extra: Any) -> Budget:
+    """A Budget of parsed entries (entry name -> value)."""
+    maxima = {
+        entry.removeprefix("max_"): value
+        for entry, value in values.items()
+        if entry.removeprefix("max_") in metrics()
+    }
+    others = {entry: value for entry, value in values.items() if entry in OTHER_FIELDS}
+    return Budget(maxima=maxima, **others, **extra)
 
 
 def parse_budget(raw: Any) -> Budget:
@@ -257,15 +278,14 @@ def parse_budget(raw: Any) -> Budget:
             "a mapping of budget name to limit, as in {max_params: 25.6M}", field="budget"
         )
     key_lines = getattr(raw, "key_lines", {})
+    parsers = entry_parsers()
     values, lines = {}, {}
     for key, value in raw.items():
         line = key_lines.get(key)
         try:
-            if key not in ENTRY_PARSERS:
-                raise ConvCalcError(
-                    f"unknown budget {shown(key)} (known: {', '.join(ENTRY_PARSERS)})"
-                )
-            values[key] = ENTRY_PARSERS[key](value)
+            if key not in parsers:
+                raise ConvCalcError(f"unknown budget {shown(key)} (known: {', '.join(parsers)})")
+            values[key] = parsers[key](value)
         except ConvCalcError as error:
             raise error.add_context(field=f"budget.{key}", line=line) from None
         if line:
@@ -273,23 +293,24 @@ def parse_budget(raw: Any) -> Budget:
         if key == "max_growth":
             for metric, metric_line in getattr(value, "key_lines", {}).items():
                 lines[f"max_growth.{metric}"] = metric_line
-    return Budget(**values, lines=lines)
+    return _budget(values, lines=lines)
 
 
 def parse_limits(given: Mapping[str, Any]) -> Budget:
     """Limits of a call, over the spec's budget (entry -> limit as a spec writes it, None
     where not given) -> a Budget; errors name the entry as an option of the call."""
+    parsers = entry_parsers()
     values = {}
     for entry, text in given.items():
         if text is None:
             continue
         try:
-            if entry not in ENTRY_PARSERS:
-                raise ConvCalcError(f"unknown budget (known: {', '.join(ENTRY_PARSERS)})")
-            values[entry] = ENTRY_PARSERS[entry](text)
+            if entry not in parsers:
+                raise ConvCalcError(f"unknown budget (known: {', '.join(parsers)})")
+            values[entry] = parsers[entry](text)
         except ConvCalcError as error:
             raise error.add_context(field=option(entry)) from None
-    return Budget(**values)
+    return _budget(values)
 
 
 # Evaluation.
@@ -335,8 +356,8 @@ def evaluate(
 ) -> list[Outcome]:
     """Check every entry of `budget`; growth entries only against a baseline report."""
     outcomes = []
-    for metric in METRICS:
-        limit = getattr(budget, f"max_{metric}")
+    for metric in metrics():
+        limit = budget.maxima.get(metric)
         if limit is not None:
             outcomes.append(_maximum(budget, metric, limit, report, layer_lines))
     if budget.min_receptive_field is not None:
@@ -373,7 +394,7 @@ def _maximum(
     return _outcome(
         budget,
         f"max_{metric}",
-        "bytes" if metric in BYTE_METRICS else "count",
+        figures.total(metric).unit,
         limit,
         actual,
         actual <= limit,
@@ -512,11 +533,4 @@ def _outcome(
 
 def _layer_amount(metric: str, row: Row, report: Report) -> int:
     """What one layer adds to a whole-network figure (README 'Conventions')."""
-    if metric == "peak_activation_bytes":
-        # The peak is a sum of live outputs: the largest outputs are what raises it.
-        return row.output_bytes
-    if metric == "model_bytes":
-        # model_bytes is (params + buffers) x dtype bytes; the division is exact.
-        values = report.totals.params + report.totals.buffers
-        return (row.params + row.buffers) * (report.totals.model_bytes // values) if values else 0
-    return getattr(row, metric)
+    return figures.total(metric).layer_amount(row, report.totals.figures)

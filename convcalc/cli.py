@@ -7,6 +7,7 @@ and exit code 2; anything else is a bug and keeps its traceback.
 # Not `from __future__ import annotations`: Typer reads the annotations of every command's
 # options on each run, and as strings it would compile and evaluate each one anew.
 
+import inspect
 import os
 import re
 import sys
@@ -372,7 +373,45 @@ EXIT_OVER_BUDGET = 1
 LIMIT = "Limit (flags win over the spec's budget): "
 
 
+def _maxima_options(command):
+    """`command` with one `--max-METRIC` option per total a budget can cap (figures.TOTALS),
+    before its `--min-receptive-field`; it receives them in its `**maxima`."""
+    from convcalc import figures
+
+    signature = inspect.signature(command)
+    parameters = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind is not parameter.VAR_KEYWORD
+    ]
+    where = [parameter.name for parameter in parameters].index("min_receptive_field")
+    options = [
+        inspect.Parameter(
+            f"max_{total.name}",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                typer.Option(
+                    metavar="BYTES" if total.unit == figures.BYTES else "N",
+                    help=f"{LIMIT}{total.example}.",
+                ),
+            ],
+        )
+        for total in figures.TOTALS
+        if total.budget
+    ]
+    parameters[where:where] = options
+    command.__signature__ = signature.replace(parameters=parameters)
+    command.__annotations__ = {
+        **command.__annotations__,
+        **{option.name: option.annotation for option in options},
+    }
+    return command
+
+
 @app.command("check")
+@_maxima_options
 def check_budgets(
     specs: Annotated[
         list[str],
@@ -397,15 +436,6 @@ def check_budgets(
             help="Largest growth against --baseline, e.g. params=5%,macs=10%.",
         ),
     ] = None,
-    max_params: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "25.6M.")] = None,
-    max_macs: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "4.1G.")] = None,
-    max_flops: Annotated[str | None, typer.Option(metavar="N", help=LIMIT + "8.2G.")] = None,
-    max_peak_activation_bytes: Annotated[
-        str | None, typer.Option(metavar="BYTES", help=LIMIT + "100MB or 1.5GiB.")
-    ] = None,
-    max_model_bytes: Annotated[
-        str | None, typer.Option(metavar="BYTES", help=LIMIT + "100MiB.")
-    ] = None,
     min_receptive_field: Annotated[
         str | None,
         typer.Option(
@@ -419,16 +449,13 @@ def check_budgets(
     settings: Annotated[
         list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
     ] = None,
+    **maxima: str | None,  # one --max-METRIC option per budget metric: see _maxima_options
 ) -> None:
     """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
     from convcalc import commands, render
 
     limits = {
-        "max_params": max_params,
-        "max_macs": max_macs,
-        "max_flops": max_flops,
-        "max_peak_activation_bytes": max_peak_activation_bytes,
-        "max_model_bytes": max_model_bytes,
+        **maxima,
         "min_receptive_field": min_receptive_field,
         "output_shape": output_shape,
         "max_growth": max_growth,

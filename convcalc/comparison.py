@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from convcalc import notation
+from convcalc import figures, notation
 from convcalc.analysis import Report, Row, analyze
 from convcalc.errors import ConvCalcError, option
 from convcalc.spec import build, load_path, require_numbers
@@ -71,21 +72,18 @@ class Cheapest:
 
 
 @dataclass(frozen=True)
-class LayerFigures:
-    """What a spec diff compares of one layer."""
+class LayerFigures(figures.ByName):
+    """What a spec diff compares of one layer: its type, and the figures marked `diff` in
+    figures.LAYER_FIGURES, by name (output_shape, params...)."""
 
     type: str
-    output_shape: tuple[int, ...]
-    params: int
-    macs: int
-    output_bytes: int
-    receptive_field: tuple[Fraction, ...]
+    figures: Mapping[str, object]
 
     @classmethod
     def of(cls, row: Row) -> LayerFigures:
         """The figures of one analysis row."""
         return cls(
-            row.type, row.output_shape, row.params, row.macs, row.output_bytes, row.receptive_field
+            row.type, {figure.name: getattr(row, figure.name) for figure in figures.diffed()}
         )
 
 
@@ -304,8 +302,12 @@ def layer_diff(before: Report, after: Report) -> list[LayerChange]:
 
 
 def _own_change(before: Row, after: Row) -> bool:
-    """True when the layer itself differs: its fields as written, its params or MACs."""
-    if (before.type, before.params, before.macs) != (after.type, after.params, after.macs):
+    """True when the layer itself differs: its fields as written, or a figure of its own
+    (params, MACs: those marked `diff="own"`)."""
+    own = [figure.name for figure in figures.diffed() if figure.diff == "own"]
+    if before.type != after.type or any(
+        getattr(before, name) != getattr(after, name) for name in own
+    ):
         return True
     fields = [
         row.layer.model_dump(exclude={"name"}) if row.layer is not None else None

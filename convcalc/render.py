@@ -1135,9 +1135,9 @@ def violation_text(outcome: Outcome) -> str:
     if kind == "shape":
         return f"output shape {per_dim(actual)} of {outcome.layer} is not {per_dim(limit)}"
     metric = outcome.budget.split(".")[-1].removeprefix("max_")
-    from convcalc.budget import BYTE_METRICS
+    from convcalc import figures
 
-    unit = "bytes" if metric in BYTE_METRICS else "count"
+    unit = figures.total(metric).unit
     if kind == "growth":
         text = (
             f"{metric} grew {growth_text(actual)} ({amount(outcome.baseline, unit)}"

@@ -26,7 +26,7 @@ from convcalc import expr
 from convcalc.dims import MAX_SPATIAL
 from convcalc.errors import ConvCalcError, option
 from convcalc.layers import LAYER_TYPES
-from convcalc.layers.base import Layer, Shape
+from convcalc.layers.base import INPUT, Layer, Shape
 from convcalc.text import CONTROL, cut, shown
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ TOO_DEEP = f"lists and mappings nested more than {MAX_DEPTH} deep"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
 TOP_LEVEL_KEYS = ("name", "input", "constraints", "batch", "dtype", "blocks", "layers", "budget")
-INPUT = "input"  # the network input, as named in `inputs`
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
 # A symbolic input size: `input: [3, H, W]`. A null size gets the name of its axis.

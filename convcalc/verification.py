@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from convcalc import numeric
-from convcalc.analysis import Report, Row, analyze, last_use, peak_live
+from convcalc.analysis import Report, Row, analyze
 from convcalc.errors import ConvCalcError, option
+from convcalc.figures import checked, last_use, peak_live
 from convcalc.layers.base import Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
 from convcalc.text import shown
 
-CHECKS = ("shape", "params", "macs", "connections", "receptive_field")
+CHECKS = tuple(figure.check for figure in checked())  # by figures.LAYER_FIGURES' `check`
 REFERENCE_BYTES = 4  # the reference runs in float32 whatever the spec's dtype
 MIN_TEMPORARY_BYTES = 64 * 2**20
 DEFAULT_MAX_MEMORY = 2**30
@@ -133,15 +134,16 @@ def verify(
         dependencies = _dependencies(network, report, run.inputs, plan, tick)
     slacks = _envelope_slack(network, report)
     layers = []
-    for index, (row, figures) in enumerate(zip(report.layers, measured, strict=True)):
-        field = _field_check(row, dependencies[index], report.input[1:], slacks[row.name])
+    for index, (row, found) in enumerate(zip(report.layers, measured, strict=True)):
         checks = {
-            "shape": _check(row.output_shape, figures["shape"]),
-            "params": _check(row.params, figures["params"]),
-            "macs": _check(row.macs, figures["macs"]),
-            "connections": _check(row.connections, figures["connections"]),
-            "receptive_field": field,
+            figure.check: _check(getattr(row, figure.name), found[figure.check])
+            for figure in checked()
+            if figure.check in found
         }
+        # The field is measured from what each output position depends on, not by the forward.
+        checks["receptive_field"] = _field_check(
+            row, dependencies[index], report.input[1:], slacks[row.name]
+        )
         layers.append(LayerCheck(row.index, row.name, row.type, checks))
     return Verification(
         report,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convcalc.analysis import last_use
+from convcalc.figures import last_use
 from tests.conftest import run
 
 

@@ -203,10 +203,12 @@ layers:
 def test_spec_budget_and_entry_lines():
     network = load_text(SPEC)
     assert network.budget == Budget(
-        max_params=1000,
-        max_macs=2_500_000,
-        max_peak_activation_bytes=102_400,
-        max_model_bytes=4096,
+        maxima={
+            "params": 1000,
+            "macs": 2_500_000,
+            "peak_activation_bytes": 102_400,
+            "model_bytes": 4096,
+        },
         min_receptive_field=FieldLimit((40,), "conv2"),
         output_shape=(10,),
         max_growth={"params": Fraction(1, 20)},
@@ -228,7 +230,7 @@ def test_json_spec_budget_has_no_lines():
         '{"input": [3, 8, 8], "budget": {"max_params": "1k"}, "layers": [{"type": "flatten"}]}',
         json_format=True,
     )
-    assert network.budget == Budget(max_params=1000)
+    assert network.budget == Budget(maxima={"params": 1000})
     assert network.budget.lines == {}
 
 
@@ -259,8 +261,8 @@ def test_flags_win_and_keep_the_other_entries():
         {"max_params": "3k", "max_flops": None, "max_growth": "macs=10%", "output_shape": None}
     )
     merged = merge(spec_budget, flags)
-    assert merged.max_params == 3000
-    assert merged.max_macs == 2_500_000
+    assert merged.maxima["params"] == 3000
+    assert merged.maxima["macs"] == 2_500_000
     assert merged.max_growth == {"params": Fraction(1, 20), "macs": Fraction(1, 10)}
     assert merged.from_flags == {"max_params", "max_growth.macs"}
     assert "max_params" not in merged.lines

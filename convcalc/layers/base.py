@@ -32,6 +32,9 @@ PaddingArg = (
 )
 
 
+INPUT = "input"  # the network input, as layers name it in `inputs`
+
+
 @dataclass(frozen=True)
 class Shape:
     """A tensor's shape for one sample: channels (or features) first, then spatial sizes."""
