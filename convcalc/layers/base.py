@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 
 PositiveInt = Annotated[int, Field(ge=1, le=2**31)]  # channels, features, groups
 SpatialInt = Annotated[int, Field(ge=1, le=dimension.MAX_SPATIAL)]  # kernels, strides, sizes
@@ -95,8 +95,10 @@ class Result:
 
     output: Shape
     cost: Cost = Cost()
-    # How an output position maps to input positions, per spatial dim; None: unchanged
-    # (several inputs: the union of their fields).
+    # How an output position maps to input positions, per spatial dim (a step of None: known
+    # once the sizes are set); None: unchanged (several inputs: the union of their fields).
+    # What they say of the positions read is the layer's `field_kind`; a data-dependent
+    # layer gives none.
     steps: tuple[Step, ...] | None = None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
@@ -140,9 +142,10 @@ class Layer(BaseModel):
     # Whether it summarizes the map (global and adaptive pools, flatten): its field is then
     # about the input's size, so receptive-field budgets look at the layer before it.
     summarizes_map: ClassVar[bool] = False
-    # Whether its receptive-field step is a continuous envelope around the positions an
-    # output really reads (upsampling, adaptive windows), not those exact positions.
-    envelope_field: ClassVar[bool] = False
+    # What its receptive-field steps say of the positions an output reads: those exact
+    # positions, a continuous envelope around them (upsampling, adaptive windows), or
+    # nothing, when they depend on the data (see field.FieldKind).
+    field_kind: ClassVar[FieldKind] = FieldKind.EXACT
     # Weights that are state, not parameters (batchnorm's running mean and variance):
     # `convcalc verify` leaves them out of the params it counts.
     buffer_names: ClassVar[tuple[str, ...]] = ()

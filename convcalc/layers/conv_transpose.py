@@ -6,7 +6,7 @@ from typing import Literal
 
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
     Cost,
     Inputs,
@@ -30,7 +30,7 @@ class ConvTranspose(Layer):
     """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch)."""
 
     spatial = True
-    envelope_field = True  # stride 1/s
+    field_kind = FieldKind.ENVELOPE  # stride 1/s
 
     type: Literal["conv_transpose"] = "conv_transpose"
     out_channels: PositiveInt

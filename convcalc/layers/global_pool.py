@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Literal
 
 from convcalc import dims as dimension
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
 
 
@@ -62,7 +62,7 @@ class GlobalMaxPool(_GlobalPool):
 class _AdaptivePool(Layer):
     spatial = True
     summarizes_map = True
-    envelope_field = True  # its widest window at a stride of in/out
+    field_kind = FieldKind.ENVELOPE  # its widest window at a stride of in/out
     output_size: SizeArg
 
     def adaptive(self, inputs: Inputs, comparisons: bool) -> Result:

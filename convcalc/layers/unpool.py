@@ -7,7 +7,7 @@ from typing import Literal
 from convcalc import dims as dimension
 from convcalc.dims import Conditions
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
     Inputs,
     Layer,
@@ -27,7 +27,7 @@ class MaxUnpool(Layer):
     """Inverse of the max pool named by `of`, using its indices (SegNet's decoder)."""
 
     spatial = True
-    envelope_field = True  # stride 1/s
+    field_kind = FieldKind.ENVELOPE  # stride 1/s
     references = ("of",)
 
     type: Literal["max_unpool"] = "max_unpool"
