@@ -34,7 +34,7 @@ from convcalc import numeric
 from convcalc.analysis import Report, Row, analyze, last_use, peak_live
 from convcalc.errors import ConvCalcError, option
 from convcalc.field import FieldKind
-from convcalc.layers.base import Inputs, Layer, Shape
+from convcalc.layers.base import ForwardContext, Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
 from convcalc.text import shown
 
@@ -280,10 +280,8 @@ class _Forward:
         self.rng = np.random.default_rng(seed)
         self.kernels = numeric.Kernels(plan.temporary_bytes)
         self.counting = numeric.Kernels(plan.temporary_bytes)  # indicators, not counted as MACs
-        # Pools whose argmax a later layer reads (max_unpool's `of`).
-        self.kernels.remember = {
-            getattr(layer, reference) for layer in network.layers for reference in layer.references
-        }
+        # What layers save for later ones (a pool's argmax, for max_unpool), this run only.
+        self.context = ForwardContext(need for layer in network.layers for need in layer.needs())
         self.batch = report.batch
         self.keep = keep
         self.last_use = last_use(report.layers)
@@ -305,7 +303,7 @@ class _Forward:
         started = time.perf_counter()
         try:
             output = layer.forward(
-                inputs, [self.values[name] for name in sources], weights, self.kernels
+                inputs, [self.values[name] for name in sources], weights, self.kernels, self.context
             )
         except ConvCalcError as error:
             raise error.add_context(layer_index=row.index, layer_name=row.name) from None

@@ -95,7 +95,7 @@ class SortRows(Layer):
     def analyze(self, inputs: Inputs) -> Result:
         return Result(inputs.only)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         import numpy as np
 
         return np.sort(values[0], axis=-1)

@@ -198,7 +198,7 @@ class Conv(_Convolution):
             weights["weight"] -= outside
         return weights
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows = self.windows(inputs.only)
         if self.connection_table is None:
             result = kernels.conv(
@@ -225,7 +225,7 @@ class DepthwiseConv(_Convolution):
         """PyTorch's [in * multiplier, 1, *kernel] (groups = in)."""
         return self.random_kernel(rng, inputs.only.channels * self.multiplier, 1, inputs.only)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
         result = kernels.conv(
             values[0], weights["weight"], self.windows(shape), shape.channels, weights.get("bias")
@@ -278,7 +278,7 @@ class SeparableConv(_Convolution):
             **numeric.random_bias(rng, self.out_channels, self.bias, "pointwise_bias"),
         }
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
         middle = kernels.conv(
             values[0],

@@ -89,7 +89,7 @@ class ConvTranspose(Layer):
         )
         return {"weight": weight, **numeric.random_bias(rng, self.out_channels, self.bias)}
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows, sizes = self._geometry(inputs.only)
         result = kernels.conv_transpose(
             values[0], weights["weight"], windows, sizes, self.groups, weights.get("bias")

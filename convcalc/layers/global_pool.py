@@ -43,7 +43,7 @@ class GlobalAvgPool(_GlobalPool):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].mean(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
 
@@ -55,7 +55,7 @@ class GlobalMaxPool(_GlobalPool):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions - 1)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].max(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
 
@@ -108,7 +108,7 @@ class AdaptiveAvgPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=False)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "mean")
 
 
@@ -120,5 +120,5 @@ class AdaptiveMaxPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=True)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "max")

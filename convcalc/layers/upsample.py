@@ -191,7 +191,7 @@ class Upsample(Layer):
                 steps.append(ratio)
         return steps
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         sizes = self.analyze(inputs).output.spatial
         return kernels.interpolate(
             values[0],
