@@ -8,7 +8,6 @@ from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
-    Cost,
     Inputs,
     Layer,
     PaddingArg,
@@ -23,7 +22,8 @@ from convcalc.layers.base import (
     resolve_padding,
     sized,
 )
-from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+from convcalc.layers.conv import convolution_cost
+from convcalc.layers.elementwise import Function, apply_activation
 
 
 class ConvTranspose(Layer):
@@ -49,19 +49,18 @@ class ConvTranspose(Layer):
         check_groups(shape.channels, self.out_channels, self.groups)
         conditions = dimension.Conditions()
         out = sized(self.out_channels, sizes, shape, "padding", conditions)
-        kernel_taps = kernel_volume(windows)
         pairs_landing = 1
         for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
             pairs_landing *= dimension.transposed_real_taps(size, window, out_size)
-        channel_pairs = shape.channels * self.out_channels // self.groups
         # Each input value is multiplied by every tap of its out/groups kernels.
-        macs = shape.positions * channel_pairs * kernel_taps
-        bias_terms = out.numel if self.bias else 0
-        cost = Cost(
-            params=channel_pairs * kernel_taps + (self.out_channels if self.bias else 0),
-            macs=macs,
-            flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
-            connections=channel_pairs * pairs_landing + bias_terms,
+        cost = convolution_cost(
+            out,
+            channel_pairs=shape.channels * self.out_channels // self.groups,
+            kernel_taps=kernel_volume(windows),
+            positions=shape.positions,
+            real_pairs=pairs_landing,
+            bias=self.bias,
+            activation=self.activation,
         )
         steps = tuple(Step.upsampling(window) for window in windows)
         # Odena et al. 2016, "Deconvolution and Checkerboard Artifacts": uneven overlap.
