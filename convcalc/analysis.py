@@ -32,6 +32,9 @@ class Row(registry.ByName):
     # None marks a figure known only once the sizes are set (see Report.symbols).
     figures: Mapping[str, object]
     notes: tuple[str, ...] = ()
+    # What the field says of the positions read, through every layer on the way: exact,
+    # an envelope (an upsampling or adaptive layer upstream), or data-dependent (unknown).
+    field_kind: receptive.FieldKind = receptive.FieldKind.EXACT
     parts: tuple[Part, ...] = ()
     conditions: tuple[Condition, ...] = ()  # on the input sizes, which this layer relies on
     # The layer as the spec gives it (its fields), for diffs of two specs.
@@ -137,6 +140,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     value_bytes = network.dtype_bytes * batch
     shapes: dict[str, Shape] = {INPUT: source}
     fields = {INPUT: receptive.input_field(len(source.spatial))}
+    kinds = {INPUT: receptive.FieldKind.EXACT}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
     # Results by layer settings and input shape; none kept for formula sizes, whose
     # results are rarely repeated and costly to compare.
@@ -152,17 +156,24 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
         out = result.output
+        kind = receptive.combined([layer.field_kind, *(kinds[name] for name in sources)])
         in_field = (
             receptive.union([fields[name] for name in sources])
             if len(sources) > 1
             else fields[sources[0]]
         )
-        out_field = receptive.through(in_field, result.steps) if result.steps else in_field
         notes = result.notes
+        if kind is receptive.FieldKind.DATA_DEPENDENT:
+            out_field = None
+            if layer.field_kind is kind:
+                notes += (_DATA_DEPENDENT_NOTE,)
+        else:
+            out_field = receptive.through(in_field, result.steps) if result.steps else in_field
         if in_field is not None and out_field is not None:
             notes += _gridding_notes(in_field, out_field, result.steps)
         shapes[layer.name] = out
         fields[layer.name] = out_field
+        kinds[layer.name] = kind
         seen[layer.name] = (layer, in_shapes, out)
 
         facts = registry.Facts(
@@ -177,6 +188,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
                 follows_previous=sources == [previous],
                 figures=registry.layer_figures(facts),
                 notes=notes,
+                field_kind=kind,
                 parts=tuple(
                     Part(part.name, part.output, _batched(part.cost, batch))
                     for part in result.parts
@@ -199,6 +211,12 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     return Report(
         network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals, symbols
     )
+
+
+_DATA_DEPENDENT_NOTE = (
+    "the input positions it reads depend on the data: its receptive field, and that of every"
+    " layer it feeds, is unknown (?)"
+)
 
 
 def _with_symbols(shape: Shape) -> Shape:

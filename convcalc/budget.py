@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from convcalc import figures
 from convcalc.errors import ConvCalcError, option
+from convcalc.field import FieldKind
 from convcalc.text import shown
 
 if TYPE_CHECKING:
@@ -348,20 +349,33 @@ class Outcome:
     value: int | None = None  # growth: the figure of this spec
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The budget entries checked, and why any set entry could not be."""
+
+    outcomes: list[Outcome]
+    notes: tuple[str, ...] = ()
+
+
 def evaluate(
     budget: Budget,
     report: Report,
     layer_lines: Mapping[str, int],
     baseline: Report | None = None,
-) -> list[Outcome]:
+) -> Evaluation:
     """Check every entry of `budget`; growth entries only against a baseline report."""
     outcomes = []
+    notes = []
     for metric in metrics():
         limit = budget.maxima.get(metric)
         if limit is not None:
             outcomes.append(_maximum(budget, metric, limit, report, layer_lines))
     if budget.min_receptive_field is not None:
-        outcomes.append(_receptive_field(budget, budget.min_receptive_field, report, layer_lines))
+        field = _receptive_field(budget, budget.min_receptive_field, report, layer_lines)
+        if isinstance(field, Outcome):
+            outcomes.append(field)
+        else:
+            notes.append(field)
     if budget.output_shape is not None:
         last = report.layers[-1]
         outcomes.append(
@@ -380,7 +394,7 @@ def evaluate(
     if baseline is not None:
         for metric, limit in budget.max_growth.items():
             outcomes.append(_growth(budget, metric, limit, report, baseline, layer_lines))
-    return outcomes
+    return Evaluation(outcomes, tuple(notes))
 
 
 def _maximum(
@@ -438,11 +452,17 @@ def _growth(
 
 def _receptive_field(
     budget: Budget, limit: FieldLimit, report: Report, layer_lines: Mapping[str, int]
-) -> Outcome:
+) -> Outcome | str:
+    """The outcome of a smallest receptive field; a note instead when the field measured
+    depends on the data, so that no size can be held to the limit."""
     entry = "min_receptive_field"
     where = option(entry) if entry in budget.from_flags else f"budget.{entry}"
     try:
         row = _field_row(report, limit.at)
+        if row.field_kind is FieldKind.DATA_DEPENDENT:
+            return (
+                f"{entry} not checked: the receptive field of {shown(row.name)} depends on the data"
+            )
         dims = len(row.receptive_field)
         if len(limit.size) not in (1, dims):
             raise ConvCalcError(
@@ -480,7 +500,7 @@ def _field_row(report: Report, at: str | None) -> Row:
         by_name = {row.name: row for row in report.layers}
         summary = next((row for row in report.layers if LAYER_TYPES[row.type].summarizes_map), None)
         before = summary and by_name.get(summary.inputs[0])
-        if before is not None and before.receptive_field:
+        if before is not None and _has_field(before):
             return before
         row = report.last_spatial_row()
         if row is None:
@@ -490,10 +510,16 @@ def _field_row(report: Report, at: str | None) -> Row:
         return row
     for row in reversed(report.layers):
         if row.name == at or row.name.startswith(f"{at}."):
-            if not row.receptive_field:
+            if not _has_field(row):
                 raise ConvCalcError(f"layer {shown(at)} has no receptive field (no spatial dims)")
             return row
     raise ConvCalcError(f"at: no layer {shown(at)}")
+
+
+def _has_field(row: Row) -> bool:
+    """Whether a layer has a receptive field to hold to a limit: one with spatial dims, or
+    one that depends on the data (said so rather than checked)."""
+    return bool(row.receptive_field) or row.field_kind is FieldKind.DATA_DEPENDENT
 
 
 def _outcome(

@@ -119,10 +119,10 @@ def check_spec(
                 baseline = analyze(require_numbers(base, "check", NUMBERS))
             except ConvCalcError as error:
                 raise error.add_context(file=str(baseline_path)) from None
-        outcomes = evaluate(budget, report, network.lines, baseline)
+        evaluation = evaluate(budget, report, network.lines, baseline)
     except ConvCalcError as error:
         raise error.add_context(file=path) from None
-    notes = []
+    notes = list(evaluation.notes)
     if not budget.entries():
         notes.append(
             f"no budget: set one under `budget:` in the spec, or with {option('max_params')} etc."
@@ -134,7 +134,7 @@ def check_spec(
     return SpecCheck(
         path=path,
         report=report,
-        outcomes=outcomes,
+        outcomes=evaluation.outcomes,
         baseline_path=baseline_path,
         baseline=baseline,
         diff=layer_diff(baseline, report) if baseline else None,

@@ -52,7 +52,8 @@ class Candidate:
     layers: int
     params: int
     macs: int
-    receptive_field: tuple[Fraction, ...]  # of the last layer with spatial dims; () if none
+    # Of the last layer with spatial dims; () if none; None when it depends on the data.
+    receptive_field: tuple[Fraction, ...] | None
     output_shape: tuple[int | None, ...]  # None: a spatial size that depends on the input
     nonlinearities: int | None  # a stack: one per layer; a spec file: not counted
     params_change: Fraction | None  # relative to the first candidate; None: it has none
@@ -249,10 +250,14 @@ def stack_spec(terms: list[notation.Term], stacking: Stacking, name: str = "stac
 
 
 def cheapest(candidates: list[Candidate]) -> list[Cheapest]:
-    """For each receptive field two or more candidates share, the one with the fewest MACs."""
+    """For each receptive field two or more candidates share, the one with the fewest MACs.
+
+    A field that depends on the data is no size that others could share.
+    """
     by_field: dict[tuple[Fraction, ...], list[Candidate]] = {}
     for candidate in candidates:
-        by_field.setdefault(candidate.receptive_field, []).append(candidate)
+        if candidate.receptive_field is not None:
+            by_field.setdefault(candidate.receptive_field, []).append(candidate)
     found = []
     for field, group in by_field.items():
         if len(group) < 2:
@@ -321,8 +326,9 @@ def relative(value: int, reference: int) -> Fraction | None:
     return Fraction(value - reference, reference) if reference else None
 
 
-def last_spatial_field(report: Report) -> tuple[Fraction, ...]:
-    """The receptive field of the last layer whose output has spatial dims; () if none."""
+def last_spatial_field(report: Report) -> tuple[Fraction, ...] | None:
+    """The receptive field of the last layer whose output has spatial dims; () if none,
+    None when it depends on the data."""
     row = report.last_spatial_row()
     return row.receptive_field if row is not None else ()
 

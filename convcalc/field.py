@@ -9,10 +9,15 @@ p, applied after a field of size r, jump j and effective padding P,
 Upsampling layers (transposed conv, upsample, unpool) have fractional strides 1/s, kept
 exact as Fractions. Each field also tracks which input offsets actually reach an output
 (as merged integer intervals), so stacked dilations that leave holes (gridding) are seen.
+
+What the steps of a layer say of the positions an output reads is its FieldKind: those very
+positions, a continuous envelope around them, or nothing, when they depend on the data.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -22,6 +27,27 @@ Intervals = tuple[tuple[int, int], ...]
 
 # A field with more disjoint pieces than this is no longer tracked piece by piece.
 MAX_PIECES = 512
+
+
+class FieldKind(enum.Enum):
+    """How a receptive field relates to the input positions an output really reads."""
+
+    # The positions read: the field's ends are taps (sliding windows, padding, merges).
+    EXACT = "exact"
+    # A continuous envelope around them (Araujo et al.'s fractional strides): an end may
+    # stand up to one input step from the nearest tap (upsampling, adaptive windows).
+    ENVELOPE = "envelope"
+    # Positions that depend on the values, not on the shapes (a gather, an attention
+    # window): no steps describe them, and every field downstream is unknown.
+    DATA_DEPENDENT = "data_dependent"
+
+
+def combined(kinds: Iterable[FieldKind]) -> FieldKind:
+    """The kind of a field reached through fields and steps of these kinds: the least exact."""
+    kinds = set(kinds)
+    if FieldKind.DATA_DEPENDENT in kinds:
+        return FieldKind.DATA_DEPENDENT
+    return FieldKind.ENVELOPE if FieldKind.ENVELOPE in kinds else FieldKind.EXACT
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,16 @@ from convcalc.errors import ConvCalcError
 
 
 class Kernels:
-    """The reference's operations, with a MAC counter and a cap on temporary bytes."""
+    """The reference's operations, with a MAC counter and a cap on temporary bytes.
+
+    What one layer hands to a later one (a max pool's argmax) goes through the run's
+    layers.base.ForwardContext, never through here: an operation's result follows from its
+    arguments, but for the skeleton's `virtual_axis` (see `pad`).
+    """
 
     def __init__(self, max_bytes: int = 2**30) -> None:
         self.max_bytes = max_bytes
         self.macs = 0
-        # Max pools whose argmax a later max_unpool needs, and the argmax found for them.
-        self.remember: set[str] = set()
-        self.indices: dict[str, np.ndarray] = {}
         self.virtual_axis: int | None = None
 
     def pad(self, values: np.ndarray, widths: list[tuple[int, int]], fill: float = 0.0):
@@ -191,19 +193,19 @@ class Kernels:
         windows: tuple[Window, ...],
         reduce: str,
         count_include_pad: bool = True,
-        name: str | None = None,
-    ) -> np.ndarray:
+        return_indices: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Max, mean or sum over each window (PyTorch MaxPool/AvgPool, ceil_mode included).
 
         Taps past the padded input (ceil_mode's last window) are never counted; a mean
         divides by the taps inside the padded input, or the real ones without
-        count_include_pad. For a max pool named in `remember`, the argmax is kept in
-        `indices` as PyTorch's flat position in each input plane (for max_unpool).
+        count_include_pad. With return_indices, a max pool also returns its argmax, as
+        PyTorch's flat position in each input plane (what max_unpool reads).
         """
         sizes = tuple(w.output_size(n) for w, n in zip(windows, values.shape[2:], strict=True))
         fill = -np.inf if reduce == "max" else 0.0
         padded = self.pad(values, pad_widths(values, windows, sizes), fill)
-        keep = reduce == "max" and name in self.remember
+        keep = reduce == "max" and return_indices
         result = best_tap = None
         kernel = tuple(w.kernel for w in windows)
         for number, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
@@ -218,10 +220,10 @@ class Kernels:
                 np.maximum(result, taken, out=result)
             else:
                 result += taken
-        if keep:
-            self.indices[name] = _flat_indices(best_tap, kernel, windows, sizes, values.shape[2:])
         if reduce == "mean":
             result /= _divisors(windows, values.shape[2:], sizes, count_include_pad)
+        if keep:
+            return result, _flat_indices(best_tap, kernel, windows, sizes, values.shape[2:])
         return result
 
     def adaptive_pool(self, values: np.ndarray, sizes: tuple[int, ...], reduce: str) -> np.ndarray:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machin
     from convcalc.budget import Outcome
     from convcalc.checking import CheckRun, SpecCheck
     from convcalc.comparison import Candidate, Comparison, LayerChange, LayerFigures
-    from convcalc.verification import Verification  # loads NumPy: annotations only
+    from convcalc.verification import Check, Verification  # loads NumPy: annotations only
 
 FORMATS = ("table", "json", "markdown", "csv")
 BAR_WIDTH = 10
@@ -793,7 +793,7 @@ def _candidate_dict(candidate: Candidate, with_totals: bool) -> dict:
         "layers": candidate.layers,
         "params": candidate.params,
         "macs": candidate.macs,
-        "receptive_field": [exact(value) for value in candidate.receptive_field],
+        "receptive_field": exact_list(candidate.receptive_field),
         "output_shape": list(candidate.output_shape),
         "nonlinearities": candidate.nonlinearities,
         "params_vs_first": percent(candidate.params_change),
@@ -828,7 +828,7 @@ def _figures_dict(figures: LayerFigures | None) -> dict | None:
         "params": figures.params,
         "macs": figures.macs,
         "output_bytes": figures.output_bytes,
-        "receptive_field": [exact(value) for value in figures.receptive_field],
+        "receptive_field": exact_list(figures.receptive_field),
     }
 
 
@@ -973,6 +973,7 @@ def verification_to_dict(verification: Verification) -> dict:
                         "predicted": _measured_value(check.predicted),
                         "measured": _measured_value(check.measured),
                         "ok": check.ok,
+                        **({"skipped": check.skipped} if check.skipped is not None else {}),
                     }
                     for name, check in layer.checks.items()
                 },
@@ -1014,6 +1015,23 @@ def mismatch_lines(verification: Verification) -> list[str]:
     ]
 
 
+def skipped_lines(verification: Verification) -> list[str]:
+    """'layer 3 (gather): receptive_field not checked: ...' for each figure not compared."""
+    return [
+        f"layer {layer.index} ({layer.name}): {name} not checked: {check.skipped}"
+        for layer, name, check in verification.skipped
+    ]
+
+
+def _check_mark(check: Check):
+    """A tick, a cross, or a dash for a figure not compared."""
+    from rich.text import Text
+
+    if check.skipped is not None:
+        return Text("-", "yellow")
+    return Text("✓", "green") if check.ok else Text("✗", "bold red")
+
+
 def print_verification(verification: Verification) -> None:
     """A rich table with a tick or a cross per layer and check, then the times (the cli
     names each mismatch on stderr)."""
@@ -1028,12 +1046,11 @@ def print_verification(verification: Verification) -> None:
     for _, header in VERIFY_COLUMNS:
         table.add_column(header, justify="center")
     for layer in verification.layers:
-        marks = [
-            Text("✓", "green") if layer.checks[key].ok else Text("✗", "bold red")
-            for key, _ in VERIFY_COLUMNS
-        ]
+        marks = [_check_mark(layer.checks[key]) for key, _ in VERIFY_COLUMNS]
         table.add_row(str(layer.index), plain(layer.name), layer.type, *marks)
     console.print(unclipped(table))
+    for line in skipped_lines(verification):
+        console.print(Text.assemble(("note", "yellow"), printable(f": {line}")))
     failed = len(verification.mismatches)
     verdict = (
         Text("all checks agree", "green")

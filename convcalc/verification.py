@@ -33,8 +33,9 @@ import numpy as np
 from convcalc import numeric
 from convcalc.analysis import Report, Row, analyze
 from convcalc.errors import ConvCalcError, option
+from convcalc.field import FieldKind
 from convcalc.figures import checked, last_use, peak_live
-from convcalc.layers.base import Inputs, Layer, Shape
+from convcalc.layers.base import ForwardContext, Inputs, Layer, Shape
 from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
 from convcalc.text import shown
 
@@ -53,6 +54,7 @@ class Check:
     predicted: object
     measured: object
     ok: bool
+    skipped: str | None = None  # why the figure was not compared (then `ok` is True)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,16 @@ class Verification:
     def ok(self) -> bool:
         """True when every layer agrees."""
         return all(layer.ok for layer in self.layers)
+
+    @property
+    def skipped(self) -> list[tuple[LayerCheck, str, Check]]:
+        """(layer, check name, check) for every figure not compared, in layer order."""
+        return [
+            (layer, name, check)
+            for layer in self.layers
+            for name, check in layer.checks.items()
+            if check.skipped is not None
+        ]
 
     @property
     def mismatches(self) -> list[tuple[LayerCheck, str, Check]]:
@@ -270,10 +282,8 @@ class _Forward:
         self.rng = np.random.default_rng(seed)
         self.kernels = numeric.Kernels(plan.temporary_bytes)
         self.counting = numeric.Kernels(plan.temporary_bytes)  # indicators, not counted as MACs
-        # Pools whose argmax a later layer reads (max_unpool's `of`).
-        self.kernels.remember = {
-            getattr(layer, reference) for layer in network.layers for reference in layer.references
-        }
+        # What layers save for later ones (a pool's argmax, for max_unpool), this run only.
+        self.context = ForwardContext(need for layer in network.layers for need in layer.needs())
         self.batch = report.batch
         self.keep = keep
         self.last_use = last_use(report.layers)
@@ -295,7 +305,7 @@ class _Forward:
         started = time.perf_counter()
         try:
             output = layer.forward(
-                inputs, [self.values[name] for name in sources], weights, self.kernels
+                inputs, [self.values[name] for name in sources], weights, self.kernels, self.context
             )
         except ConvCalcError as error:
             raise error.add_context(layer_index=row.index, layer_name=row.name) from None
@@ -414,31 +424,36 @@ def _check(predicted: object, measured: object) -> Check:
     return Check(predicted, measured, predicted == measured)
 
 
-def _envelope_slack(network: Network, report: Report) -> dict[str, tuple[Fraction, ...]]:
+def _envelope_slack(network: Network, report: Report) -> dict[str, tuple[Fraction, ...] | None]:
     """Per layer and dim, how far the predicted field's ends may stand from the real taps.
 
-    A layer with an `envelope_field` (upsampling, adaptive windows) predicts where an
+    A layer whose field is an envelope (upsampling, adaptive windows) predicts where an
     output reads by a continuous envelope (Araujo et al.), while the output really reads
     whole input positions, some of them with weight 0 (bilinear reads floor(src) and the
     next one, beside the envelope [src, src+1]; an adaptive window starts at floor(i*in/out)).
     Each such layer may shift either end by up to one step of its input; the slack adds up
-    downstream. Zero slack means an exact comparison.
+    downstream. Zero slack means an exact comparison; None, a field that depends on the data
+    (and so does every field it reaches), where there is nothing to compare.
     """
     dims = len(report.input) - 1
     strides = {INPUT: (Fraction(1),) * dims}
-    slacks = {INPUT: (Fraction(0),) * dims}
+    slacks: dict[str, tuple[Fraction, ...] | None] = {INPUT: (Fraction(0),) * dims}
     for layer, row in zip(network.layers, report.layers, strict=True):
+        strides[row.name] = row.effective_stride
+        if row.field_kind is FieldKind.DATA_DEPENDENT:
+            slacks[row.name] = None
+            continue
+        envelope = layer.field_kind is FieldKind.ENVELOPE
         slacks[row.name] = tuple(
             max(slacks[name][axis] for name in row.inputs)
-            + (strides[row.inputs[0]][axis] if layer.envelope_field else 0)
+            + (strides[row.inputs[0]][axis] if envelope else 0)
             for axis in range(dims)
         )
-        strides[row.name] = row.effective_stride
     return slacks
 
 
 def _field_check(
-    row: Row, reach: list[_Reach], sizes: tuple[int, ...], slack: tuple[Fraction, ...]
+    row: Row, reach: list[_Reach], sizes: tuple[int, ...], slack: tuple[Fraction, ...] | None
 ) -> Check:
     """Compare the predicted receptive field with the measured reach, dim by dim.
 
@@ -446,12 +461,15 @@ def _field_check(
     The measured inputs of o must lie inside it (widened at both ends by the slack of
     `_envelope_slack`). With no slack, an end of the field that is a real input position
     (no padding of any layer on the way, inside the input) must be measured exactly there.
+    A field that depends on the data has no prediction to compare: the check is skipped.
     """
     predicted = {
         "size": row.receptive_field,
         "stride": row.effective_stride,
         "padding": row.effective_padding,
     }
+    if row.field_kind is FieldKind.DATA_DEPENDENT:
+        return Check(predicted, None, True, skipped="the receptive field depends on the data")
     measured: dict[str, list] = {"size": [], "stride": [], "padding": []}
     if not all(measure.reached.any() for measure in reach):
         # No output reads any input (all padding along some dim): nothing to measure.

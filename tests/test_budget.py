@@ -283,7 +283,7 @@ def outcomes(text: str, flags: Budget | None = None, baseline: str | None = None
     budget = merge(network.budget, flags or Budget())
     before = analyze(load_text(baseline)) if baseline else None
     found = evaluate(budget, analyze(network), network.lines, before)
-    return {outcome.budget: outcome for outcome in found}
+    return {outcome.budget: outcome for outcome in found.outcomes}
 
 
 def test_evaluate_counts_bytes_fields_and_shapes():

@@ -123,3 +123,42 @@ def test_output_padding_refusals_state_the_bound_broken(output_padding: int, mes
     }
     with pytest.raises(ConvCalcError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run([1, 4, 4], layer)
+
+
+def test_max_pool_saves_its_argmax_only_for_a_layer_that_needs_it():
+    """The argmax goes through the run's ForwardContext, asked for by max_unpool's `needs`;
+    the kernels keep nothing, and a pool nobody unpools computes no argmax."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from convcalc import numeric
+    from convcalc.layers.base import ForwardContext, Inputs
+    from convcalc.spec import build
+
+    network = build(
+        {
+            "input": [2, 6, 6],
+            "layers": [
+                {"name": "pool", "type": "max_pool", "kernel_size": 2},
+                {"name": "unpool", "type": "max_unpool", "of": "pool"},
+            ],
+        }
+    )
+    pool, unpool = network.layers
+    assert unpool.needs() == (("pool", "indices"),)
+    values = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    inputs = Inputs([network.input], ["input"])
+    kernels = numeric.Kernels()
+
+    unwanted = ForwardContext()
+    pool.forward(inputs, [values], {}, kernels, unwanted)
+    assert not unwanted.wanted("pool", "indices")
+    with pytest.raises(KeyError):
+        unwanted.saved("pool", "indices")
+
+    context = ForwardContext(unpool.needs())
+    pooled = pool.forward(inputs, [values], {}, kernels, context)
+    _, expected = F.max_pool2d(torch.from_numpy(values), 2, return_indices=True)
+    np.testing.assert_array_equal(context.saved("pool", "indices"), expected.numpy())
+    assert pooled.shape == (1, 2, 3, 3)

@@ -9,7 +9,7 @@ its input shapes into an output shape, its costs, its receptive-field steps and 
 # layer type.
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 
 PositiveInt = Annotated[int, Field(ge=1, le=2**31)]  # channels, features, groups
 SpatialInt = Annotated[int, Field(ge=1, le=dimension.MAX_SPATIAL)]  # kernels, strides, sizes
@@ -98,8 +98,10 @@ class Result:
 
     output: Shape
     cost: Cost = Cost()
-    # How an output position maps to input positions, per spatial dim; None: unchanged
-    # (several inputs: the union of their fields).
+    # How an output position maps to input positions, per spatial dim (a step of None: known
+    # once the sizes are set); None: unchanged (several inputs: the union of their fields).
+    # What they say of the positions read is the layer's `field_kind`; a data-dependent
+    # layer gives none.
     steps: tuple[Step, ...] | None = None
     notes: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()
@@ -125,6 +127,32 @@ class Inputs:
         return self.shapes[0]
 
 
+class ForwardContext:
+    """What the layers of one reference forward pass hand to later layers, by layer name.
+
+    `convcalc verify` makes one per run from what each layer `needs` and passes it to every
+    layer's `forward`: a layer saves what a later one asked of it (max_pool its argmax, for
+    max_unpool) and the later one reads it back, so that the kernels keep nothing between
+    calls.
+    """
+
+    def __init__(self, needs: Iterable[tuple[str, str]] = ()) -> None:
+        self._wanted = set(needs)
+        self._saved: dict[tuple[str, str], object] = {}
+
+    def wanted(self, name: str, key: str) -> bool:
+        """Whether a later layer reads `key` of layer `name`: only then is it worth saving."""
+        return (name, key) in self._wanted
+
+    def save(self, name: str, key: str, value) -> None:
+        """Keep `value` under layer `name` and `key` for the layers after it."""
+        self._saved[name, key] = value
+
+    def saved(self, name: str, key: str):
+        """What layer `name` saved under `key`."""
+        return self._saved[name, key]
+
+
 class Layer(BaseModel):
     """Base of every layer type: the fields all layers share."""
 
@@ -143,9 +171,13 @@ class Layer(BaseModel):
     # Whether it summarizes the map (global and adaptive pools, flatten): its field is then
     # about the input's size, so receptive-field budgets look at the layer before it.
     summarizes_map: ClassVar[bool] = False
-    # Whether its receptive-field step is a continuous envelope around the positions an
-    # output really reads (upsampling, adaptive windows), not those exact positions.
-    envelope_field: ClassVar[bool] = False
+    # What its receptive-field steps say of the positions an output reads: those exact
+    # positions, a continuous envelope around them (upsampling, adaptive windows), or
+    # nothing, when they depend on the data (see field.FieldKind).
+    field_kind: ClassVar[FieldKind] = FieldKind.EXACT
+    # What its forward can save in the ForwardContext for a later layer that `needs` it
+    # (max_pool: "indices"); a layer naming this one checks it here, not by its class.
+    provides: ClassVar[tuple[str, ...]] = ()
     # Weights that are state, not parameters (batchnorm's running mean and variance):
     # `convcalc verify` leaves them out of the params it counts.
     buffer_names: ClassVar[tuple[str, ...]] = ()
@@ -175,8 +207,16 @@ class Layer(BaseModel):
         """Seeded random parameters and buffers, by name, in PyTorch's layouts (none here)."""
         return {}
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        """The layer's output for its input arrays."""
+    def needs(self) -> tuple[tuple[str, str], ...]:
+        """(layer name, key) of what earlier layers' forwards must save in the
+        ForwardContext for this one's (none here)."""
+        return ()
+
+    def forward(
+        self, inputs: Inputs, values: list, weights: dict, kernels, context: ForwardContext
+    ):
+        """The layer's output for its input arrays; `context` holds what earlier layers saved
+        and takes what this one saves for later ones."""
         raise NotImplementedError
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:

@@ -30,6 +30,36 @@ from convcalc.layers.base import (
 from convcalc.layers.elementwise import Function, activation_flops, apply_activation
 
 
+def convolution_cost(
+    out: Shape,
+    *,
+    channel_pairs: int,
+    kernel_taps: int,
+    positions: int,
+    real_pairs: int,
+    bias: bool,
+    activation: str | None = None,
+) -> Cost:
+    """Params, MACs, FLOPs and connections of a convolution, plain or transposed.
+
+    `channel_pairs` counts the (output channel, input channel) pairs joined by a kernel of
+    `kernel_taps` taps: out * in / groups, or the length of a connection table. Each tap
+    multiplies a value at each of `positions`: the output's for a convolution, the input's
+    for a transposed one. MACs count every tap, padding included (the papers' and fvcore's
+    convention); connections count the `real_pairs` of one channel pair (a real input
+    value and an output value joined by a tap), plus one per output value for the bias
+    (LeCun et al. 1998).
+    """
+    bias_terms = out.numel if bias else 0
+    macs = positions * channel_pairs * kernel_taps
+    return Cost(
+        params=channel_pairs * kernel_taps + (out.channels if bias else 0),
+        macs=macs,
+        flops=2 * macs + bias_terms + activation_flops(activation, out.numel),
+        connections=channel_pairs * real_pairs + bias_terms,
+    )
+
+
 def conv_cost(
     shape: Shape,
     out: Shape,
@@ -38,21 +68,15 @@ def conv_cost(
     bias: bool,
     activation: str | None = None,
 ) -> Cost:
-    """Params, MACs, FLOPs and connections of a convolution.
-
-    `channel_pairs` counts the (output channel, input channel) pairs joined by a kernel:
-    out * in / groups, or the length of the connection table. MACs count every tap, padding
-    included (the papers' and fvcore's convention); connections count real taps only, plus
-    one per output value for the bias (LeCun et al. 1998).
-    """
-    kernel_taps = kernel_volume(windows)
-    bias_terms = out.numel if bias else 0
-    macs = out.positions * channel_pairs * kernel_taps
-    return Cost(
-        params=channel_pairs * kernel_taps + (out.channels if bias else 0),
-        macs=macs,
-        flops=2 * macs + bias_terms + activation_flops(activation, out.numel),
-        connections=channel_pairs * real_taps(shape, windows, out) + bias_terms,
+    """The cost of a sliding-window convolution of `shape` to `out` (see convolution_cost)."""
+    return convolution_cost(
+        out,
+        channel_pairs=channel_pairs,
+        kernel_taps=kernel_volume(windows),
+        positions=out.positions,
+        real_pairs=real_taps(shape, windows, out),
+        bias=bias,
+        activation=activation,
     )
 
 
@@ -198,7 +222,7 @@ class Conv(_Convolution):
             weights["weight"] -= outside
         return weights
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows = self.windows(inputs.only)
         if self.connection_table is None:
             result = kernels.conv(
@@ -225,7 +249,7 @@ class DepthwiseConv(_Convolution):
         """PyTorch's [in * multiplier, 1, *kernel] (groups = in)."""
         return self.random_kernel(rng, inputs.only.channels * self.multiplier, 1, inputs.only)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
         result = kernels.conv(
             values[0], weights["weight"], self.windows(shape), shape.channels, weights.get("bias")
@@ -278,7 +302,7 @@ class SeparableConv(_Convolution):
             **numeric.random_bias(rng, self.out_channels, self.bias, "pointwise_bias"),
         }
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
         middle = kernels.conv(
             values[0],

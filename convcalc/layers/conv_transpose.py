@@ -6,9 +6,8 @@ from typing import Literal
 
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
-    Cost,
     Inputs,
     Layer,
     PaddingArg,
@@ -23,14 +22,15 @@ from convcalc.layers.base import (
     resolve_padding,
     sized,
 )
-from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+from convcalc.layers.conv import convolution_cost
+from convcalc.layers.elementwise import Function, apply_activation
 
 
 class ConvTranspose(Layer):
     """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch)."""
 
     spatial = True
-    envelope_field = True  # stride 1/s
+    field_kind = FieldKind.ENVELOPE  # stride 1/s
 
     type: Literal["conv_transpose"] = "conv_transpose"
     out_channels: PositiveInt
@@ -49,19 +49,18 @@ class ConvTranspose(Layer):
         check_groups(shape.channels, self.out_channels, self.groups)
         conditions = dimension.Conditions()
         out = sized(self.out_channels, sizes, shape, "padding", conditions)
-        kernel_taps = kernel_volume(windows)
         pairs_landing = 1
         for window, size, out_size in zip(windows, shape.spatial, sizes, strict=True):
             pairs_landing *= dimension.transposed_real_taps(size, window, out_size)
-        channel_pairs = shape.channels * self.out_channels // self.groups
         # Each input value is multiplied by every tap of its out/groups kernels.
-        macs = shape.positions * channel_pairs * kernel_taps
-        bias_terms = out.numel if self.bias else 0
-        cost = Cost(
-            params=channel_pairs * kernel_taps + (self.out_channels if self.bias else 0),
-            macs=macs,
-            flops=2 * macs + bias_terms + activation_flops(self.activation, out.numel),
-            connections=channel_pairs * pairs_landing + bias_terms,
+        cost = convolution_cost(
+            out,
+            channel_pairs=shape.channels * self.out_channels // self.groups,
+            kernel_taps=kernel_volume(windows),
+            positions=shape.positions,
+            real_pairs=pairs_landing,
+            bias=self.bias,
+            activation=self.activation,
         )
         steps = tuple(Step.upsampling(window) for window in windows)
         # Odena et al. 2016, "Deconvolution and Checkerboard Artifacts": uneven overlap.
@@ -89,7 +88,7 @@ class ConvTranspose(Layer):
         )
         return {"weight": weight, **numeric.random_bias(rng, self.out_channels, self.bias)}
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows, sizes = self._geometry(inputs.only)
         result = kernels.conv_transpose(
             values[0], weights["weight"], windows, sizes, self.groups, weights.get("bias")

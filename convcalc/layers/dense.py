@@ -31,7 +31,7 @@ class Flatten(Layer):
         steps = tuple(Step.window(Window(size, size, 0, 0)) for size in shape.spatial)
         return Result(Shape(shape.numel), steps=steps or None)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].reshape(values[0].shape[0], -1)
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
@@ -89,7 +89,7 @@ class Dense(Layer):
         weight = numeric.random_weight(rng, (self.out_features, inputs.only.channels))
         return {"weight": weight, **numeric.random_bias(rng, self.out_features, self.bias)}
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         result = kernels.matmul(values[0], weights["weight"].T)
         if "bias" in weights:
             result += weights["bias"]

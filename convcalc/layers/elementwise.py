@@ -72,7 +72,7 @@ class Activation(Layer):
         shape = inputs.only
         return Result(shape, Cost(flops=activation_flops(self.function, shape.numel)))
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return apply_activation(values[0].copy(), self.function, self.negative_slope)
 
 
@@ -106,7 +106,7 @@ class BatchNorm(Layer):
             "running_var": rng.uniform(0.5, 1.5, channels).astype(np.float32),
         }
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         """Eval mode: (x - running_mean) / sqrt(running_var + eps) * weight + bias."""
         import numpy as np
 
@@ -125,5 +125,5 @@ class Dropout(Layer):
     def analyze(self, inputs: Inputs) -> Result:
         return Result(inputs.only)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0]

@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Literal
 
 from convcalc import dims as dimension
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
 
 
@@ -43,7 +43,7 @@ class GlobalAvgPool(_GlobalPool):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].mean(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
 
@@ -55,14 +55,14 @@ class GlobalMaxPool(_GlobalPool):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions - 1)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].max(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
 
 class _AdaptivePool(Layer):
     spatial = True
     summarizes_map = True
-    envelope_field = True  # its widest window at a stride of in/out
+    field_kind = FieldKind.ENVELOPE  # its widest window at a stride of in/out
     output_size: SizeArg
 
     def adaptive(self, inputs: Inputs, comparisons: bool) -> Result:
@@ -108,7 +108,7 @@ class AdaptiveAvgPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=False)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "mean")
 
 
@@ -120,5 +120,5 @@ class AdaptiveMaxPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=True)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "max")

@@ -36,11 +36,8 @@ class Add(Layer):
         cost = Cost(flops=(operands - 1) * first.numel, connections=operands * first.numel)
         return Result(first, cost, conditions=conditions.found)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        result = values[0] + values[1]
-        for operand in values[2:]:
-            result += operand
-        return result
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        return _summed(values)
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """The sum of one indicator per operand: how many operands each output value joins."""
@@ -48,11 +45,19 @@ class Add(Layer):
 
         shape = inputs.shapes[0]
         indicators = [numeric.indicator(shape.spatial) for _ in inputs.shapes]
-        return shape.channels * int(self.forward(inputs, indicators, weights, kernels).sum())
+        return shape.channels * int(_summed(indicators).sum())
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
         """The union of the operands' inputs."""
-        return self.forward(inputs, masks, {}, kernels)
+        return _summed(masks)
+
+
+def _summed(values: list):
+    """The element-wise sum of two or more arrays, in a new array."""
+    result = values[0] + values[1]
+    for operand in values[2:]:
+        result += operand
+    return result
 
 
 class Concat(Layer):
@@ -74,7 +79,7 @@ class Concat(Layer):
         channels = sum(shape.channels for shape in inputs.shapes)
         return Result(Shape(channels, first.spatial), conditions=conditions.found)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         import numpy as np
 
         return np.concatenate(values, axis=1)

@@ -30,10 +30,14 @@ class Pad(Layer):
         steps = tuple(Step(Fraction(1), Fraction(1), Fraction(before)) for before, _ in pads)
         return Result(Shape(shape.channels, sizes), steps=steps)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        ones = (1,) * len(inputs.only.spatial)
-        pads = resolve_padding(self.padding, inputs.only.spatial, ones, ones, ones)
-        return kernels.pad(values[0], [(0, 0), (0, 0), *pads])
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        return kernels.pad(values[0], self._widths(inputs))
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
-        return self.forward(inputs, masks, {}, kernels)
+        return kernels.pad(masks[0], self._widths(inputs))
+
+    def _widths(self, inputs: Inputs) -> list[tuple[int, int]]:
+        """(before, after) per axis of the arrays, batch and channels unpadded."""
+        ones = (1,) * len(inputs.only.spatial)
+        pads = resolve_padding(self.padding, inputs.only.spatial, ones, ones, ones)
+        return [(0, 0), (0, 0), *pads]

@@ -92,13 +92,21 @@ def window_taps(inputs: Inputs, windows: tuple[Window, ...], kernels) -> int:
 class MaxPool(_Pool):
     """Max pooling (PyTorch MaxPool semantics, ceil_mode included)."""
 
+    # Its argmax, as PyTorch's return_indices gives it: a later layer that needs them
+    # (max_unpool) reads its windows from kernel_size, strides() and padding.
+    provides = ("indices",)
+
     type: Literal["max_pool"] = "max_pool"
     dilation: SizeArg = 1
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        """Window maxima; their argmax is kept for a max_unpool that names this pool."""
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        """Window maxima; their argmax is saved when a later layer needs it (max_unpool)."""
         windows = self.pool(inputs, self.dilation)[1]
-        return kernels.pool(values[0], windows, "max", name=self.name)
+        if not context.wanted(self.name, "indices"):
+            return kernels.pool(values[0], windows, "max")
+        result, indices = kernels.pool(values[0], windows, "max", return_indices=True)
+        context.save(self.name, "indices", indices)
+        return result
 
     def analyze(self, inputs: Inputs) -> Result:
         shape, windows, out, conditions = self.pool(inputs, self.dilation)
@@ -117,7 +125,7 @@ class AvgPool(_Pool):
     count_include_pad: bool = True
     dilation: ClassVar[int] = 1  # PyTorch's AvgPool has none
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows = self.pool(inputs)[1]
         return kernels.pool(values[0], windows, "mean", self.count_include_pad)
 
@@ -189,7 +197,7 @@ class Subsample(Layer):
             "bias": rng.standard_normal(channels, dtype=np.float32) * np.float32(0.1),
         }
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         summed = kernels.pool(values[0], self.windows(inputs.only), "sum")
         shape = (1, -1, *(1,) * (summed.ndim - 2))
         result = summed * weights["weight"].reshape(shape) + weights["bias"].reshape(shape)

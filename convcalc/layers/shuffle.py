@@ -23,7 +23,7 @@ class ChannelShuffle(Layer):
             )
         return Result(shape)
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         """[groups, channels/groups] -> [channels/groups, groups] (torch.nn.ChannelShuffle)."""
         batch, channels, *spatial = values[0].shape
         grouped = values[0].reshape(batch, self.groups, channels // self.groups, *spatial)

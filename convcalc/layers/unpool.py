@@ -7,7 +7,7 @@ from typing import Literal
 from convcalc import dims as dimension
 from convcalc.dims import Conditions
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
     Inputs,
     Layer,
@@ -19,7 +19,6 @@ from convcalc.layers.base import (
     mismatched,
     per_dim,
 )
-from convcalc.layers.pool import MaxPool
 from convcalc.text import shown
 
 
@@ -27,7 +26,7 @@ class MaxUnpool(Layer):
     """Inverse of the max pool named by `of`, using its indices (SegNet's decoder)."""
 
     spatial = True
-    envelope_field = True  # stride 1/s
+    field_kind = FieldKind.ENVELOPE  # stride 1/s
     references = ("of",)
 
     type: Literal["max_unpool"] = "max_unpool"
@@ -75,10 +74,14 @@ class MaxUnpool(Layer):
             Shape(shape.channels, sizes), steps=steps, notes=notes, conditions=conditions.found
         )
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
-        """Each value to where its pool found it (the pool keeps its argmax for this layer)."""
+    def needs(self) -> tuple[tuple[str, str], ...]:
+        """The argmax of its pool."""
+        return ((self.of, "indices"),)
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        """Each value to where its pool found it (the argmax the pool saved for this layer)."""
         sizes = self.analyze(inputs).output.spatial
-        return kernels.unpool(values[0], kernels.indices[self.of], sizes)
+        return kernels.unpool(values[0], context.saved(self.of, "indices"), sizes)
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
         """Where a value may land: any position of its pool window (the actual one depends on
@@ -96,7 +99,7 @@ class MaxUnpool(Layer):
         """The input of the pool named by `of`, and the pool windows over it."""
         shape = inputs.only
         found = inputs.lookup(self.of)
-        if found is None or not isinstance(found[0], MaxPool):
+        if found is None or "indices" not in found[0].provides:
             raise ConvCalcError(f"{shown(self.of)} is not an earlier max_pool layer", field="of")
         pool, pool_inputs, pool_output = found
         if mismatched(pool_output.as_tuple(), shape.as_tuple(), "of", conditions):

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
-from convcalc.field import Step
+from convcalc.field import FieldKind, Step
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim, sized
 
 PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf_nan=False)]
@@ -110,7 +110,7 @@ class Upsample(Layer):
     """Interpolating upsample by `scale_factor` or to `size`."""
 
     spatial = True
-    envelope_field = True  # 1, 2 or 4 inputs around a fractional source index
+    field_kind = FieldKind.ENVELOPE  # 1, 2 or 4 inputs around a fractional source index
 
     type: Literal["upsample"] = "upsample"
     scale_factor: PositiveFloat | list[PositiveFloat] | None = None
@@ -191,7 +191,7 @@ class Upsample(Layer):
                 steps.append(ratio)
         return steps
 
-    def forward(self, inputs: Inputs, values: list, weights: dict, kernels):
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         sizes = self.analyze(inputs).output.spatial
         return kernels.interpolate(
             values[0],
