@@ -249,7 +249,8 @@ def _field_figures(field: tuple[receptive.DimField, ...] | None) -> tuple[tuple 
         tuple(dim.stride for dim in field),
         tuple(dim.padding for dim in field),
     )
-    return tuple(None if None in values else values for values in figures)
+    # `is None`, not `None in`: that would ask each Fraction's __eq__.
+    return tuple(None if any(value is None for value in values) else values for values in figures)
 
 
 # The fields that wire a layer into the network rather than set what it computes.

@@ -202,7 +202,7 @@ def summed(figures: Iterable[object]) -> object:
 
 
 def _sum(name: str) -> Callable[[NetworkFacts], object]:
-    return lambda facts: summed(getattr(row, name) for row in facts.rows)
+    return lambda facts: summed(row.figures[name] for row in facts.rows)
 
 
 def last_use(rows: Sequence[Row]) -> dict[str, int]:
@@ -232,7 +232,7 @@ def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) 
 def _peak_activation_bytes(facts: NetworkFacts) -> object:
     if facts.symbolic:  # a maximum over layers of formulas has no one formula
         return None
-    return peak_live(facts.input_bytes, facts.rows, lambda row: row.output_bytes)
+    return peak_live(facts.input_bytes, facts.rows, lambda row: row.figures["output_bytes"])
 
 
 def _model_bytes(facts: NetworkFacts) -> object:
