@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from convcalc.errors import ConvCalcError, option
 from convcalc.flags import flag, said
+from convcalc.plain import exact, formula, is_formula, report_dict, totals_dict
 from convcalc.text import cut, printable, shown
 
 if TYPE_CHECKING:  # `shapes` renders without loading the other commands' machinery
@@ -29,21 +30,6 @@ BAR_WIDTH = 10
 
 
 UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
-
-
-def is_formula(value: object) -> bool:
-    """True for a figure that is a formula in the input's size symbols (asked of dims,
-    which knows formulas without importing sympy)."""
-    from convcalc import dims  # loaded with the analysis already
-
-    return dims.is_formula(value)
-
-
-def formula(value: object) -> str:
-    """A formula as text: floor((H - 1)/2) + 1 (convcalc.symbolic's printer)."""
-    from convcalc import symbolic
-
-    return symbolic.formula(value)
 
 
 def human(count: int | float | None, binary: bool = False) -> str:
@@ -89,14 +75,6 @@ def _scientific(count: int) -> str:
     return f"{'-' if count < 0 else ''}{leading // 100}.{leading % 100:02d}e{exponent}"
 
 
-def exact(value: Fraction | int) -> int | str:
-    """An int when whole, else the exact fraction as 'p/q' (JSON and CSV); a formula as text."""
-    if is_formula(value):
-        return formula(value)
-    value = Fraction(value)
-    return value.numerator if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-
-
 def per_dim(values: tuple | None) -> str:
     """(7, 7) -> '7x7'; fractions stay exact ('3/2x3/2'); None (known once the sizes are
     set) is '?'."""
@@ -112,16 +90,6 @@ def per_dim(values: tuple | None) -> str:
 
 def _is_sum(value: object) -> bool:
     return is_formula(value) and bool(getattr(value, "is_Add", False))
-
-
-def exact_list(values: tuple | None) -> list | None:
-    """A per-dim figure for JSON: ints, 'p/q' fractions or formula strings; None stays."""
-    return None if values is None else [exact(value) for value in values]
-
-
-def json_figure(value: object) -> object:
-    """A count for JSON: an int, a formula string, or None."""
-    return formula(value) if is_formula(value) else value
 
 
 def plain(text: str):
@@ -321,118 +289,9 @@ def title(report: Report) -> str:
     return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
 
 
-def to_dict(report: Report) -> dict:
-    """The JSON object of one report (keys are a contract: scripts depend on them)."""
-    return {
-        "name": report.name,
-        "input": [json_figure(size) for size in report.input],
-        "batch": report.batch,
-        "dtype": report.dtype,
-        "layers": [
-            {
-                "name": row.name,
-                "type": row.type,
-                "inputs": list(row.inputs),
-                "output_shape": [json_figure(size) for size in row.output_shape],
-                "params": json_figure(row.params),
-                "buffers": json_figure(row.buffers),
-                "macs": json_figure(row.macs),
-                "flops": json_figure(row.flops),
-                "connections": json_figure(row.connections),
-                "output_bytes": json_figure(row.output_bytes),
-                "receptive_field": exact_list(row.receptive_field),
-                "effective_stride": exact_list(row.effective_stride),
-                "effective_padding": exact_list(row.effective_padding),
-                "notes": list(row.notes),
-                **_formulas_of(report, row),
-                **(
-                    {"conditions": [_condition_dict(condition) for condition in row.conditions]}
-                    if report.symbols
-                    else {}
-                ),
-                **(
-                    {
-                        "parts": [
-                            {
-                                "name": part.name,
-                                "output_shape": [
-                                    json_figure(size) for size in part.output.as_tuple()
-                                ],
-                                "params": json_figure(part.cost.params),
-                                "macs": json_figure(part.cost.macs),
-                                "flops": json_figure(part.cost.flops),
-                                "connections": json_figure(part.cost.connections),
-                            }
-                            for part in row.parts
-                        ]
-                    }
-                    if row.parts
-                    else {}
-                ),
-            }
-            for row in report.layers
-        ],
-        "totals": _totals_dict(report.totals),
-        **_symbolic_dict(report),
-    }
-
-
-def _totals_dict(totals) -> dict:
-    return {
-        "params": json_figure(totals.params),
-        "trainable_params": json_figure(totals.trainable_params),
-        "buffers": json_figure(totals.buffers),
-        "macs": json_figure(totals.macs),
-        "flops": json_figure(totals.flops),
-        "connections": json_figure(totals.connections),
-        "peak_activation_bytes": json_figure(totals.peak_activation_bytes),
-        "model_bytes": json_figure(totals.model_bytes),
-    }
-
-
-FORMULA_FIGURES = ("params", "macs", "flops", "output_bytes")
-
-
-def _formulas_of(report: Report, row: Row) -> dict:
-    """The row's figures as formulas, when the report has sizes set in a symbolic spec."""
-    if report.formulas is None:
-        return {}
-    source = report.formulas.layers[row.index - 1]
-    return {
-        "formula": {
-            "output_shape": [str(json_figure(size)) for size in source.output_shape],
-            **{name: str(json_figure(getattr(source, name))) for name in FORMULA_FIGURES},
-        }
-    }
-
-
-def _condition_dict(condition) -> dict:
-    """A condition a layer puts on the input sizes: {"condition", "field", "kind"}."""
-    return {
-        "condition": formula(condition.relation),
-        "field": condition.field,
-        "kind": condition.kind,
-    }
-
-
-def _symbolic_dict(report: Report) -> dict:
-    """The symbols, sizes set and assumptions of a report from a symbolic spec."""
-    if not report.symbols and report.formulas is None:
-        return {}
-    symbolic = report.formulas or report
-    data: dict = {"symbols": list(symbolic.symbols), "assumptions": list(symbolic.assumptions)}
-    if report.formulas is not None:
-        data["sizes"] = dict(report.sizes_set)
-        totals = _totals_dict(report.formulas.totals)
-        data["formula_totals"] = {
-            name: None if value is None else str(value) for name, value in totals.items()
-        }
-    return data
-
-
 def render_json(reports: list[Report]) -> str:
     """One object for one spec, a list of objects for several."""
-    data = [to_dict(report) for report in reports]
+    data = [report_dict(report) for report in reports]
     return json.dumps(data[0] if len(data) == 1 else data, indent=2)
 
 
@@ -802,7 +661,7 @@ def _candidate_dict(candidate: Candidate, with_totals: bool) -> dict:
     }
     if with_totals:
         # A spec file: its whole-network totals, as `shapes` gives them.
-        data["totals"] = to_dict(candidate.report)["totals"]
+        data["totals"] = totals_dict(candidate.report.totals)
     return data
 
 
@@ -1217,7 +1076,7 @@ def check_to_dict(run: CheckRun) -> dict:
             "ok": spec.ok,
             "violations": [outcome_to_dict(outcome) for outcome in spec.violations],
             "checks": [outcome_to_dict(outcome) for outcome in spec.outcomes],
-            "totals": to_dict(spec.report)["totals"],
+            "totals": totals_dict(spec.report.totals),
             "baseline": spec.baseline_path,
             "notes": [said(note) for note in spec.notes],
         }

@@ -39,9 +39,7 @@ HEAVY = ("numpy", "sympy", "rich")  # never imported at module level from the co
 
 # Cycles that exist today and are being removed; each is the set of modules in it. DELETE an
 # entry once its cycle is gone (test_known_cycles_still_exist says when).
-# - analysis -> render -> comparison -> analysis: Report.to_dict lazily asks render for the
-#   report's JSON, and render's comparison output needs comparison, which needs analysis.
-KNOWN_CYCLES = (frozenset({"convcalc.analysis", "convcalc.comparison", "convcalc.render"}),)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)

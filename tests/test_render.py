@@ -52,7 +52,7 @@ def test_markdown_and_csv_share_the_columns():
 def test_csv_headers_are_the_json_keys():
     report = analyze_spec("specs/lenet5.yaml")
     header = render.render_csv([report], tuple(render.COLUMNS)).splitlines()[0].split(",")
-    layer_keys = set(render.to_dict(report)["layers"][0])
+    layer_keys = set(report.to_dict()["layers"][0])
     assert set(header[1:]) - layer_keys == {"share_of_macs"}
 
 
