@@ -103,10 +103,6 @@ def write(
 ) -> None:
     """Render `result` and write it on stdout; only a table is drawn for the terminal."""
     on_terminal = terminal() if output_format == "table" else None
-    if on_terminal is None and output_format == "table" and command != "shapes":
-        # Off a terminal, these commands' tables are still drawn by rich at 200 columns, as
-        # before; only `shapes` writes the plain box.
-        on_terminal = render.Terminal(200, color_system=None)
     text = render.render(command, output_format, result, render.View(on_terminal, columns))
     typer.echo(text, nl=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -156,3 +157,46 @@ def test_compare_check_and_verify_fold_rather_than_cut_at_80_columns(args, monke
     text = ANSI.sub("", result.stdout)
     assert text and "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_the_format_choices_and_their_help_come_from_the_registry():
+    from typer.testing import CliRunner
+
+    from convcalc import render
+    from convcalc.cli import app
+
+    assert render.formats("shapes") == ("table", "json", "markdown", "csv")
+    assert render.format_help("check") == "table, json, markdown or github."
+    assert render.format_help("verify") == "table or json."
+    result = CliRunner().invoke(app, ["compare", "5x5", "vs", "3x3", "-f", "csv"])
+    assert result.exit_code == 2
+    assert "unknown format 'csv' (known: table, json)" in result.stderr
+
+
+def test_one_json_encoder_writes_fractions_exact_and_tuples_as_lists():
+    from fractions import Fraction
+
+    from convcalc.render.encoding import to_json
+
+    data = {"field": (Fraction(3, 2), Fraction(4, 2)), "count": 7, "none": None}
+    assert json.loads(to_json(data)) == {"field": ["3/2", 2], "count": 7, "none": None}
+    with pytest.raises(TypeError):
+        to_json({"set": {1}})
+
+
+def test_every_table_off_a_terminal_is_the_plain_box():
+    from convcalc.render.table import Column, Row, Styled, Table, plain
+
+    table = Table("title", [Column("a"), Column("b", "right"), Column("", "center")], [])
+    rows = [Row(["x", "10", Styled("✓", "green")]), Row(["  └ part", "2", None], dim=True)]
+    text = plain([Table(table.title, table.columns, rows, ["after"])])
+    assert text.splitlines() == [
+        "title",
+        "┏━━━━━━━━━━┳━━━━┳━━━┓",
+        "┃ a        ┃  b ┃   ┃",
+        "┡━━━━━━━━━━╇━━━━╇━━━┩",
+        "│ x        │ 10 │ ✓ │",
+        "│   └ part │  2 │   │",
+        "└──────────┴────┴───┘",
+        "after",
+    ]
