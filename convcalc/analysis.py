@@ -73,9 +73,9 @@ class Report:
 
     def to_dict(self) -> dict:
         """The report as plain data: the JSON that `convcalc shapes -f json` writes."""
-        from convcalc import render
+        from convcalc import plain  # only for this; it imports nothing that imports analysis
 
-        return render.to_dict(self)
+        return plain.report_dict(self)
 
     @property
     def conditions(self) -> list[tuple[Row, object]]:

@@ -13,13 +13,14 @@ import re
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from convcalc import __version__
+from convcalc import __version__, render
 from convcalc.errors import ConvCalcError, option
 from convcalc.flags import flag
 from convcalc.text import cut, printable, shown
@@ -77,13 +78,62 @@ def fail(*errors: ConvCalcError) -> typer.Exit:
     return typer.Exit(EXIT_INVALID)
 
 
-def check_format(output_format: str, known: tuple[str, ...]) -> None:
+def check_format(command: str, output_format: str) -> None:
     """Refuse a --format the command does not write."""
+    known = render.formats(command)
     if output_format not in known:
         raise ConvCalcError(
             f"unknown format {shown(output_format)} (known: {', '.join(known)})",
             field=option("output_format"),
         )
+
+
+def terminal() -> render.Terminal | None:
+    """stdout's width and colour system when it is a terminal, which rich draws tables for;
+    None off one (a pipe, a file, a CI log), where every table is a plain box."""
+    if not sys.stdout.isatty():
+        return None
+    from rich.console import Console
+
+    console = Console()
+    return render.Terminal(console.width, console.color_system)
+
+
+def write(
+    command: str, output_format: str, result: object, columns: tuple[str, ...] | None = None
+) -> None:
+    """Render `result` and write it on stdout; only a table is drawn for the terminal."""
+    on_terminal = terminal() if output_format == "table" else None
+    text = render.render(command, output_format, result, render.View(on_terminal, columns))
+    typer.echo(text, nl=False)
+
+
+class verify_progress:  # noqa: N801 (used as a function in a with statement)
+    """A transient progress bar on stderr while verify runs (nothing when not a terminal)."""
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(
+            "verifying",
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("verify", total=None)
+
+        def update(done: int, total: int) -> None:
+            self.progress.update(self.task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.stop()
 
 
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
@@ -147,7 +197,7 @@ def shapes(
         list[Path], typer.Argument(metavar="SPEC...", help="Spec files (.yaml, .yml or .json).")
     ],
     output_format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="table, json, markdown or csv.")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("shapes"))
     ] = "table",
     columns: Annotated[
         str | None,
@@ -170,11 +220,12 @@ def shapes(
     ] = None,
 ) -> None:
     """Print each layer's output shape, params, MACs and receptive field, and the totals."""
-    from convcalc import commands, render
+    from convcalc import commands
+    from convcalc.render.shapes import parse_columns
 
     try:
-        check_format(output_format, render.FORMATS)
-        chosen = render.parse_columns(columns)
+        check_format("shapes", output_format)
+        chosen = parse_columns(columns)
         request = commands.ShapesRequest(
             specs, parse_input_shape(input_shape), batch, parse_size_settings(settings)
         )
@@ -183,15 +234,7 @@ def shapes(
     result = commands.shapes(request)
     if result.errors:  # nothing is written for a call with a bad spec: all errors, exit 2
         raise fail(*result.errors)
-    reports = result.reports
-    if output_format == "table":
-        render.print_tables(reports, chosen)
-    elif output_format == "json":
-        typer.echo(render.render_json(reports))
-    elif output_format == "markdown":
-        typer.echo(render.render_markdown(reports, chosen))
-    else:
-        sys.stdout.write(render.render_csv(reports, chosen))
+    write("shapes", output_format, result.reports, chosen)
 
 
 EXIT_NO_SIZE = 1
@@ -216,18 +259,18 @@ def sizes_command(
         list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("sizes"))
     ] = "table",
 ) -> None:
     """List the input sizes the network accepts, and the rule they follow.
 
     Exit 0 when some size in the range works, 1 when none does, 2 for a bad spec or call.
     """
-    from convcalc import commands, render
+    from convcalc import commands
     from convcalc.symbolic.scan import parse_range
 
     try:
-        check_format(output_format, render.SIZES_FORMATS)
+        check_format("sizes", output_format)
         request = commands.SizesRequest(
             spec, dim, parse_range(size_range), exact, parse_size_settings(settings)
         )
@@ -236,10 +279,7 @@ def sizes_command(
         raise fail(error) from None
     if result.errors:
         raise fail(*result.errors)
-    if output_format == "json":
-        typer.echo(render.render_sizes_json(result.scans))
-    else:
-        sys.stdout.write(render.sizes_text(result.report, result.scans))
+    write("sizes", output_format, result)
     if any(not scan.sizes for scan in result.scans):
         raise typer.Exit(EXIT_NO_SIZE)
 
@@ -285,14 +325,14 @@ def compare(
         bool | None, typer.Option("--bias/--no-bias", help="Count biases (default: no).")
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("compare"))
     ] = "table",
 ) -> None:
     """Compare kernel stacks (3x3 + 3x3 vs 5x5), or two spec files layer by layer."""
-    from convcalc import commands, render
+    from convcalc import commands
 
     try:
-        check_format(output_format, render.COMPARE_FORMATS)
+        check_format("compare", output_format)
     except ConvCalcError as error:
         raise fail(error) from None
     options = dict(dims=dims, in_channels=in_channels, out_channels=out_channels)
@@ -300,10 +340,7 @@ def compare(
     result = commands.compare(commands.CompareRequest(candidates, **options))
     if result.errors:
         raise fail(*result.errors)
-    if output_format == "json":
-        typer.echo(render.render_comparison_json(result.comparison))
-    else:
-        render.print_comparison(result.comparison)
+    write("compare", output_format, result.comparison)
 
 
 EXIT_MISMATCH = 1
@@ -313,7 +350,7 @@ EXIT_MISMATCH = 1
 def verify(
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file (.yaml, .yml or .json).")],
     output_format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("verify"))
     ] = "table",
     input_shape: Annotated[
         str | None,
@@ -340,11 +377,12 @@ def verify(
     ] = None,
 ) -> None:
     """Run a NumPy reference forward pass and check every layer's figures against it."""
-    from convcalc import commands, render
+    from convcalc import commands
     from convcalc.budget import parse_bytes
+    from convcalc.render.verify import mismatch_lines
 
     try:
-        check_format(output_format, render.VERIFY_FORMATS)
+        check_format("verify", output_format)
         override = parse_input_shape(input_shape)
         try:  # byte sizes read as in budgets: 1GiB is 2**30, 1GB is 10**9
             cap = None if max_memory is None else parse_bytes(max_memory)
@@ -352,19 +390,16 @@ def verify(
             raise error.add_context(field=option("max_memory")) from None
     except ConvCalcError as error:
         raise fail(error) from None
-    with render.verify_progress() as progress:
+    with verify_progress() as progress:
         result = commands.verify(
             commands.VerifyRequest(spec, override, batch, seed, cap, save, progress)
         )
     if result.errors:
         raise fail(*result.errors)
     verification = result.verification
-    if output_format == "json":
-        typer.echo(render.render_verification_json(verification))
-    else:
-        render.print_verification(verification)
+    write("verify", output_format, verification)
     if not verification.ok:
-        for line in render.mismatch_lines(verification):
+        for line in mismatch_lines(verification):
             typer.echo(f"mismatch: {line}", err=True)
         raise typer.Exit(EXIT_MISMATCH)
 
@@ -419,7 +454,7 @@ def check_budgets(
     ],
     output_format: Annotated[
         str,
-        typer.Option("--format", "-f", metavar="FORMAT", help="table, json, markdown or github."),
+        typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("check")),
     ] = "table",
     baseline: Annotated[
         str | None,
@@ -452,7 +487,7 @@ def check_budgets(
     **maxima: str | None,  # one --max-METRIC option per budget metric: see _maxima_options
 ) -> None:
     """Hold each spec to its budget: exit 0 if all hold, 1 if one is exceeded, 2 if invalid."""
-    from convcalc import commands, render
+    from convcalc import commands
 
     limits = {
         **maxima,
@@ -461,7 +496,7 @@ def check_budgets(
         "max_growth": max_growth,
     }
     try:
-        check_format(output_format, render.CHECK_FORMATS)
+        check_format("check", output_format)
         request = commands.CheckRequest(specs, limits, baseline, parse_size_settings(settings))
         run = commands.check(request)
     except ConvCalcError as error:
@@ -470,16 +505,9 @@ def check_budgets(
         # As in `shapes`: every invalid spec named, exit 2. Only the github format writes
         # them on stdout too, as annotations on the spec lines.
         if output_format == "github":
-            typer.echo(render.render_check_github(run))
+            write("check", output_format, run)
         raise fail(*run.errors)
-    if output_format == "json":
-        typer.echo(render.render_check_json(run))
-    elif output_format == "markdown":
-        typer.echo(render.render_check_markdown(run))
-    elif output_format == "github":
-        typer.echo(render.render_check_github(run))
-    else:
-        render.print_check(run)
+    write("check", output_format, run)
     if not run.ok:
         raise typer.Exit(EXIT_OVER_BUDGET)
 

@@ -2,46 +2,39 @@
 
 from __future__ import annotations
 
-import io
+import json
 import re
 
 import pytest
-from rich.console import Console
 
-from convcalc import render
+from convcalc import cli
 from convcalc.commands import analyze_spec
+from convcalc.render import Terminal, View, shapes, values
 
 
-class Terminal(io.StringIO):
-    """A text buffer that says it is a terminal, so print_tables asks rich to draw."""
-
-    def isatty(self) -> bool:
-        return True
+def table(report, columns, terminal: Terminal | None = None) -> str:
+    """The `shapes` table of one report: plain, or drawn by rich for `terminal`."""
+    return shapes.write_table([report], View(terminal, columns))
 
 
 @pytest.mark.parametrize("spec", ["lenet5", "mobilenet_v1", "unet", "segnet"])
-@pytest.mark.parametrize("columns", [render.DEFAULT_COLUMNS, tuple(render.COLUMNS)])
-def test_plain_table_matches_rich(spec, columns, monkeypatch):
+@pytest.mark.parametrize("columns", [shapes.DEFAULT_COLUMNS, tuple(shapes.COLUMNS)])
+def test_plain_table_matches_rich(spec, columns):
     report = analyze_spec(f"specs/{spec}.yaml")
-    plain_console = Console  # rich without colour, wide enough never to squeeze a column
-    monkeypatch.setattr(
-        "rich.console.Console",
-        lambda **options: plain_console(**options, color_system=None, width=400),
-    )
-    drawn = Terminal()
-    render.print_tables([report], columns, file=drawn)
-    written = render.plain_table(report, columns)
+    # rich without colour, wide enough never to squeeze a column
+    drawn = table(report, columns, Terminal(400, color_system=None))
+    written = table(report, columns)
     strip = lambda text: [line.rstrip() for line in text.splitlines()]  # noqa: E731
-    assert strip(written) == strip(drawn.getvalue())
+    assert strip(written) == strip(drawn)
     assert report.layers[-1].name in written
 
 
 def test_markdown_and_csv_share_the_columns():
     report = analyze_spec("specs/lenet5.yaml")
     columns = ("name", "params", "macs")
-    markdown = render.render_markdown([report], columns)
+    markdown = shapes.write_markdown([report], View(columns=columns))
     assert "| name | params | MACs |" in markdown
-    csv_text = render.render_csv([report], columns)
+    csv_text = shapes.write_csv([report], View(columns=columns))
     # CSV headers are the JSON keys, and a last row gives the totals of the figures that sum.
     lines = csv_text.splitlines()
     assert lines[0] == "network,name,params,macs"
@@ -51,14 +44,16 @@ def test_markdown_and_csv_share_the_columns():
 
 def test_csv_headers_are_the_json_keys():
     report = analyze_spec("specs/lenet5.yaml")
-    header = render.render_csv([report], tuple(render.COLUMNS)).splitlines()[0].split(",")
-    layer_keys = set(render.to_dict(report)["layers"][0])
+    header = (
+        shapes.write_csv([report], View(columns=tuple(shapes.COLUMNS))).splitlines()[0].split(",")
+    )
+    layer_keys = set(report.to_dict()["layers"][0])
     assert set(header[1:]) - layer_keys == {"share_of_macs"}
 
 
 def test_markdown_share_is_the_percentage_alone():
     report = analyze_spec("specs/lenet5.yaml")
-    markdown = render.render_markdown([report], ("name", "share"))
+    markdown = shapes.write_markdown([report], View(columns=("name", "share")))
     assert "| C1 | 36.0% |" in markdown and "█" not in markdown
 
 
@@ -80,7 +75,7 @@ def test_markdown_share_is_the_percentage_alone():
     ],
 )
 def test_human_units_keep_three_significant_digits(count, binary, text):
-    assert render.human(count, binary) == text
+    assert values.human(count, binary) == text
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -90,15 +85,14 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 @pytest.mark.parametrize("spec", ["specs/resnet50.yaml", "specs/lenet5.yaml", "specs/unet.yaml"])
 def test_numbers_are_never_cut_in_a_narrow_terminal(spec: str, width: int):
     report = analyze_spec(spec)
-    out = Terminal()
-    render.print_tables([report], render.DEFAULT_COLUMNS, file=out, width=width)
-    text = ANSI.sub("", out.getvalue())
+    drawn = table(report, shapes.DEFAULT_COLUMNS, Terminal(width, color_system="standard"))
+    text = ANSI.sub("", drawn)
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= width
     table_lines = [line for line in text.splitlines() if line.startswith("│")]
     for row in report.layers:  # every layer's params and MACs, whole, in its row
         assert any(
-            render.human(row.params) in line and render.human(row.macs) in line
+            values.human(row.params) in line and values.human(row.macs) in line
             for line in table_lines
         ), row.name
     if width == 80 and spec != "specs/lenet5.yaml":
@@ -157,9 +151,52 @@ def test_compare_check_and_verify_fold_rather_than_cut_at_80_columns(args, monke
 
     from convcalc.cli import app
 
-    out = Terminal()
-    monkeypatch.setattr(render, "_console", lambda: Console(file=out, width=80, highlight=False))
+    monkeypatch.setattr(cli, "terminal", lambda: Terminal(80, color_system="standard"))
     result = CliRunner().invoke(app, args)
     assert result.exit_code in (0, 1), result.output
-    text = ANSI.sub("", out.getvalue())
+    text = ANSI.sub("", result.stdout)
     assert text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_the_format_choices_and_their_help_come_from_the_registry():
+    from typer.testing import CliRunner
+
+    from convcalc import render
+    from convcalc.cli import app
+
+    assert render.formats("shapes") == ("table", "json", "markdown", "csv")
+    assert render.format_help("check") == "table, json, markdown or github."
+    assert render.format_help("verify") == "table or json."
+    result = CliRunner().invoke(app, ["compare", "5x5", "vs", "3x3", "-f", "csv"])
+    assert result.exit_code == 2
+    assert "unknown format 'csv' (known: table, json)" in result.stderr
+
+
+def test_one_json_encoder_writes_fractions_exact_and_tuples_as_lists():
+    from fractions import Fraction
+
+    from convcalc.render.encoding import to_json
+
+    data = {"field": (Fraction(3, 2), Fraction(4, 2)), "count": 7, "none": None}
+    assert json.loads(to_json(data)) == {"field": ["3/2", 2], "count": 7, "none": None}
+    with pytest.raises(TypeError):
+        to_json({"set": {1}})
+
+
+def test_every_table_off_a_terminal_is_the_plain_box():
+    from convcalc.render.table import Column, Row, Styled, Table, plain
+
+    table = Table("title", [Column("a"), Column("b", "right"), Column("", "center")], [])
+    rows = [Row(["x", "10", Styled("✓", "green")]), Row(["  └ part", "2", None], dim=True)]
+    text = plain([Table(table.title, table.columns, rows, ["after"])])
+    assert text.splitlines() == [
+        "title",
+        "┏━━━━━━━━━━┳━━━━┳━━━┓",
+        "┃ a        ┃  b ┃   ┃",
+        "┡━━━━━━━━━━╇━━━━╇━━━┩",
+        "│ x        │ 10 │ ✓ │",
+        "│   └ part │  2 │   │",
+        "└──────────┴────┴───┘",
+        "after",
+    ]

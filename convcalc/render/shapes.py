@@ -1,0 +1,345 @@
+"""`convcalc shapes`: each layer's figures as a table (plain or rich), JSON, markdown or CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from convcalc.errors import ConvCalcError, option
+from convcalc.plain import report_dict
+from convcalc.render.encoding import to_json
+from convcalc.render.table import Block, Column, Styled, Table, csv_rows, markdown, write
+from convcalc.render.table import Row as TableRow
+from convcalc.render.table import widths as column_widths
+from convcalc.render.values import count_text, human, is_formula, markdown_text, per_dim
+from convcalc.text import cut, printable, shown
+
+if TYPE_CHECKING:
+    from convcalc.analysis import Report, Row
+    from convcalc.render import View
+
+BAR_WIDTH = 10
+
+
+@dataclass(frozen=True)
+class LayerColumn:
+    """One column of the per-layer table: its header, its human text, its exact value, and
+    its key in CSV (that of the same figure in JSON)."""
+
+    header: str
+    text: Callable[[Row, Report], str]
+    value: Callable[[Row, Report], object]
+    numeric: bool = False
+    key: str = ""
+    from_spec: bool = False  # the text is spec text (names), escaped in markdown
+    brief: Callable[[Row, Report], str] | None = None  # the markdown text, where shorter
+
+
+def _share_value(row: Row, report: Report) -> float | None:
+    """The layer's share of the network's MACs, 0 to 1, to six decimals (0 without MACs;
+    None when they are formulas)."""
+    total = report.totals.macs
+    if is_formula(total):
+        return None
+    return round(row.macs / total, 6) if total else 0.0
+
+
+def _share(row: Row, report: Report) -> str:
+    total = report.totals.macs
+    if not total or is_formula(total):
+        return ""
+    share = row.macs / total
+    return f"{'█' * round(share * BAR_WIDTH):<{BAR_WIDTH}} {share:6.1%}"
+
+
+INPUTS_SHOWN = 4  # names of a long inputs list shown in the table (JSON and CSV give all)
+
+
+def _listed(names: tuple[str, ...] | list[str]) -> str:
+    """'a, b, c, d, ... (+12 more)': a long inputs list folded, so that one concat of
+    10,000 layers cannot widen every row of the table."""
+    if len(names) <= INPUTS_SHOWN + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:INPUTS_SHOWN])}, ... (+{len(names) - INPUTS_SHOWN} more)"
+
+
+def _share_percent(row: Row, report: Report) -> str:
+    total = report.totals.macs
+    return f"{row.macs / total:.1%}" if total and not is_formula(total) else ""
+
+
+COLUMNS: dict[str, LayerColumn] = {
+    "name": LayerColumn(
+        "name", lambda row, _: row.name, lambda row, _: row.name, key="name", from_spec=True
+    ),
+    "type": LayerColumn("type", lambda row, _: row.type, lambda row, _: row.type, key="type"),
+    "inputs": LayerColumn(
+        "inputs",
+        lambda row, _: "" if row.follows_previous else _listed(row.inputs),
+        lambda row, _: " ".join(row.inputs),
+        key="inputs",
+        from_spec=True,
+    ),
+    "output": LayerColumn(
+        "output",
+        lambda row, _: per_dim(row.output_shape),
+        lambda row, _: per_dim(row.output_shape),
+        key="output_shape",
+    ),
+    "params": LayerColumn(
+        "params", lambda row, _: human(row.params), lambda row, _: row.params, True, "params"
+    ),
+    "macs": LayerColumn(
+        "MACs", lambda row, _: human(row.macs), lambda row, _: row.macs, True, "macs"
+    ),
+    "flops": LayerColumn(
+        "FLOPs", lambda row, _: human(row.flops), lambda row, _: row.flops, True, "flops"
+    ),
+    "connections": LayerColumn(
+        "connections",
+        lambda row, _: human(row.connections),
+        lambda row, _: row.connections,
+        True,
+        "connections",
+    ),
+    "memory": LayerColumn(
+        "memory",
+        lambda row, _: human(row.output_bytes, True),
+        lambda row, _: row.output_bytes,
+        True,
+        "output_bytes",
+    ),
+    "rf": LayerColumn(
+        "RF",
+        lambda row, _: per_dim(row.receptive_field),
+        lambda row, _: per_dim(row.receptive_field),
+        key="receptive_field",
+    ),
+    "stride": LayerColumn(
+        "eff. stride",
+        lambda row, _: per_dim(row.effective_stride),
+        lambda row, _: per_dim(row.effective_stride),
+        key="effective_stride",
+    ),
+    "padding": LayerColumn(
+        "eff. padding",
+        lambda row, _: per_dim(row.effective_padding),
+        lambda row, _: per_dim(row.effective_padding),
+        key="effective_padding",
+    ),
+    "share": LayerColumn(
+        "share of MACs", _share, _share_value, key="share_of_macs", brief=_share_percent
+    ),
+}
+DEFAULT_COLUMNS = ("name", "type", "inputs", "output", "params", "macs", "rf", "share")
+
+
+def parse_columns(text: str | None) -> tuple[str, ...]:
+    """'name,params,macs' -> column keys, checked against the known ones."""
+    if not text:
+        return DEFAULT_COLUMNS
+    keys = tuple(key.strip().lower() for key in text.split(",") if key.strip())
+    if not keys:
+        raise ConvCalcError("no columns named", field=option("columns"))
+    for key in keys:
+        if key not in COLUMNS:
+            raise ConvCalcError(
+                f"unknown column {shown(key)} (known: {', '.join(COLUMNS)})",
+                field=option("columns"),
+            )
+    return keys
+
+
+def totals_lines(report: Report) -> list[tuple[str, str]]:
+    """(label, human value) pairs of the totals."""
+    totals = report.totals
+    peak = totals.peak_activation_bytes
+    return [
+        ("params", count_text(totals.params)),
+        ("buffers", count_text(totals.buffers, units=False)),
+        ("MACs", count_text(totals.macs)),
+        ("FLOPs", count_text(totals.flops)),
+        ("connections", count_text(totals.connections)),
+        ("peak activation memory", count_text(peak) if peak is None else human(peak, True)),
+        ("model size", human(totals.model_bytes, True)),
+    ]
+
+
+def title(report: Report) -> str:
+    """'ResNet-50: input 3x224x224, batch 1, float32', and the sizes set or assumed."""
+    shape = "x".join(map(str, report.input))
+    facts = [f"{name}={size}" for name, size in report.sizes_set]
+    if report.assumptions:
+        facts.append(f"assuming {' and '.join(report.assumptions)}")
+    extra = "".join(f", {fact}" for fact in facts)
+    return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
+
+
+def write_table(reports: list[Report], view: View) -> str:
+    """One table per spec, parts indented and dim beneath their layer, then the totals and
+    the notes: a plain box off a terminal, rich on one (with the columns that fit)."""
+    columns = view.columns or DEFAULT_COLUMNS
+    terminal = view.terminal
+    blocks: list[Block] = []
+    for report in reports:
+        table = layer_table(report, columns)
+        # The title is a line of its own, as long as it is: not the table's, which rich
+        # would fold to the table's width.
+        blocks.append(printable(title(report)))
+        blocks.append(table if terminal is None else fitted(table, columns, terminal.width))
+    return write(blocks, terminal)
+
+
+def layer_table(report: Report, columns: tuple[str, ...]) -> Table:
+    """A report's per-layer table, its totals and notes after it."""
+    rows = []
+    for row in report.layers:
+        rows.append(TableRow([_table_cell(COLUMNS[key], row, report) for key in columns]))
+        rows.extend(TableRow(_part_cells(part, columns), dim=True) for part in row.parts)
+    totals = totals_lines(report)
+    label_width = max(len(label) for label, _ in totals)
+    value_width = max(len(value) for _, value in totals)
+    # Formulas read from the left; numbers line up on the right.
+    align = "<" if report.symbols else ">"
+    lines: list = [
+        f"{label:<{label_width}}  {value:{align}{value_width}}".rstrip() for label, value in totals
+    ]
+    lines.extend(
+        (Styled("note", "yellow"), printable(f": {layer}: {note}")) for layer, note in report.notes
+    )
+    lines.append("")
+    return Table(None, _table_columns(columns), rows, lines)
+
+
+def _table_columns(columns: tuple[str, ...]) -> list[Column]:
+    return [
+        Column(
+            COLUMNS[key].header,
+            "right" if COLUMNS[key].numeric else "left",
+            # Names and inputs lists fold onto more lines when space is short.
+            foldable=COLUMNS[key].from_spec,
+            spec_text=COLUMNS[key].from_spec,
+        )
+        for key in columns
+    ]
+
+
+FOLDED_WIDTH = 12  # the narrowest a folded name or inputs column becomes
+# The columns left out first when a terminal is too narrow for the table; name, output,
+# params and MACs always stay.
+DROP_ORDER = ("share", "padding", "stride", "connections", "flops", "memory", "inputs", "rf")
+
+
+def fitted(table: Table, columns: tuple[str, ...], available: int) -> Table:
+    """`table` with the columns that fit in `available` characters, and a line after it
+    naming those left out."""
+    shown, dropped = fitting_columns(columns, column_widths(table), available)
+    if not dropped:
+        return table
+    rows = [TableRow([row.cells[position] for position in shown], row.dim) for row in table.rows]
+    left_out = (
+        f"columns left out to fit {available} columns: {', '.join(dropped)}"
+        " (widen the terminal, or choose them with --columns)"
+    )
+    return Table(
+        table.title,
+        [table.columns[position] for position in shown],
+        rows,
+        [left_out, *table.lines],
+    )
+
+
+def fitting_columns(
+    columns: tuple[str, ...], widths: list[int], available: int
+) -> tuple[list[int], list[str]]:
+    """The positions of the columns that fit in `available` characters, with names and
+    inputs folded as far as FOLDED_WIDTH, and the keys of those left out, in DROP_ORDER."""
+
+    def needed(positions: list[int]) -> int:
+        cells = sum(
+            min(widths[position], FOLDED_WIDTH)
+            if COLUMNS[columns[position]].from_spec
+            else widths[position]
+            for position in positions
+        )
+        return cells + 3 * len(positions) + 1  # a space each side and a border per column
+
+    shown = list(range(len(columns)))
+    dropped = []
+    for key in DROP_ORDER:
+        if needed(shown) <= available:
+            break
+        if key in columns:
+            shown.remove(columns.index(key))
+            dropped.append(key)
+    return shown, dropped
+
+
+NAME_WIDTH = 60  # a name in the table is cut past this (JSON and CSV give it whole)
+
+
+def _table_cell(column: LayerColumn, row: Row, report: Report) -> str:
+    text = column.text(row, report)
+    return cut(printable(text), NAME_WIDTH) if column.from_spec else text
+
+
+def _part_cells(part, columns: tuple[str, ...]) -> list[str]:
+    cells = {
+        "name": f"  └ {part.name}",
+        "output": per_dim(part.output.as_tuple()),
+        "params": human(part.cost.params),
+        "macs": human(part.cost.macs),
+        "flops": human(part.cost.flops),
+        "connections": human(part.cost.connections),
+    }
+    return [cells.get(key, "") for key in columns]
+
+
+def write_json(reports: list[Report], view: View) -> str:
+    """One object for one spec, a list of objects for several."""
+    data = [report_dict(report) for report in reports]
+    return to_json(data[0] if len(data) == 1 else data)
+
+
+def write_markdown(reports: list[Report], view: View) -> str:
+    """GitHub-flavoured markdown: a heading, the layer table, the totals and the notes."""
+    columns = view.columns or DEFAULT_COLUMNS
+    out = []
+    for report in reports:
+        out.append(f"### {markdown_text(title(report))}\n")
+        rows = [
+            TableRow([(COLUMNS[key].brief or COLUMNS[key].text)(row, report) for key in columns])
+            for row in report.layers
+        ]
+        out.extend(markdown(Table(None, _table_columns(columns), rows)))
+        out.append("")
+        out.extend(f"- **{label}**: {value}" for label, value in totals_lines(report))
+        out.extend(
+            f"- note: {markdown_text(layer)}: {markdown_text(note)}" for layer, note in report.notes
+        )
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def write_csv(reports: list[Report], view: View) -> str:
+    """One row per layer with exact values, then a `total` row of the figures that sum;
+    the first column names the network, and the headers are the JSON keys."""
+    columns = view.columns or DEFAULT_COLUMNS
+    rows = []
+    for report in reports:
+        rows.extend(
+            TableRow([report.name, *(COLUMNS[key].value(row, report) for key in columns)])
+            for row in report.layers
+        )
+        rows.append(TableRow([report.name, *(_csv_total(report, key) for key in columns)]))
+    headers = [Column("network"), *(Column(COLUMNS[key].key) for key in columns)]
+    return csv_rows(Table(None, headers, rows))
+
+
+def _csv_total(report: Report, column: str) -> object:
+    """A column's cell in the totals row: `total` under name, the figure where it sums."""
+    if column == "name":
+        return "total"
+    # The columns whose key is a field of the totals are those that sum.
+    return getattr(report.totals, COLUMNS[column].key, "")
