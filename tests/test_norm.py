@@ -2,7 +2,7 @@
 
 Closed forms of their params, buffers, FLOPs and connections; the one-line errors; the
 whole-map receptive field of a normalization over the spatial dims; `verify` agreeing on
-every check; and symbolic sizes.
+every check; symbolic sizes; and the Stable Diffusion VAE block of specs/ against PyTorch.
 The PyTorch oracles of each layer are in tests/test_torch_oracle.py (shapes, params,
 buffers, connections) and tests/test_reference_vs_torch.py (values).
 """
@@ -10,15 +10,18 @@ buffers, connections) and tests/test_reference_vs_torch.py (values).
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import ConvCalcError
-from convcalc.spec import build
+from convcalc.spec import build, load_path
 from convcalc.verification import verify
 from tests.conftest import run
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 # On a 6x4x5 input: 120 values, 20 positions.
 VALUES, POSITIONS, CHANNELS = 120, 20, 6
@@ -331,3 +334,54 @@ def test_symbolic_instance_norm_needs_two_positions():
     assert str(condition.relation) == "L >= 2"
     with pytest.raises(ConvCalcError, match="single position"):
         analyze(network, (2, 1))
+
+
+# specs/sd_vae_down_block.yaml: diffusers' DownEncoderBlock2D, against a PyTorch twin.
+
+
+def test_sd_vae_down_block_totals():
+    """Params of each GroupNorm 2 per channel, no buffers (GroupNorm tracks no statistics);
+    the conv MACs of 3x3 and 1x1 convs at 128x128 and the stride-2 conv at 64x64."""
+    from convcalc.analysis import analyze
+
+    report = analyze(load_path(SPECS / "sd_vae_down_block.yaml"))
+    conv3 = 9 * 128 * 128
+    assert report.totals.macs == (
+        conv3 * (128 * 256 + 3 * 256 * 256) + 128 * 128 * 128 * 256 + 9 * 64 * 64 * 256 * 256
+    )
+    assert report.totals.buffers == 0
+    norms = [row for row in report.layers if row.type == "group_norm"]
+    assert [row.params for row in norms] == [256, 512, 512, 512]
+    assert report.layers[-1].output_shape == (256, 64, 64)
+
+
+def test_sd_vae_down_block_matches_pytorch():
+    """Params, buffers and output shape of the twin, and the reference forward's values with
+    the twin loaded from `verify --save`'s arrays (its keys are the twin's module paths)."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from convcalc.analysis import analyze
+    from tests.test_published import torch_counts, vae_down_block
+
+    report = analyze(load_path(SPECS / "sd_vae_down_block.yaml"))
+    params, macs, output_shape = torch_counts("sd_vae_down_block")  # on the meta device
+    assert (report.totals.params, report.totals.macs) == (params, macs)
+    assert report.layers[-1].output_shape == output_shape
+    twin = vae_down_block(128, 256)
+    assert report.totals.buffers == sum(buffer.numel() for buffer in twin.buffers()) == 0
+
+    small = verify(load_path(SPECS / "sd_vae_down_block.yaml"), (128, 16, 12), keep_arrays=True)
+    assert small.ok
+    arrays = small.arrays
+    state = {
+        key.replace("/", "."): torch.from_numpy(array)
+        for key, array in arrays.items()
+        if "/" in key and not key.endswith("/output")
+    }
+    twin.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        expected = twin.eval()(torch.from_numpy(arrays["input"])).numpy()
+    actual = arrays["downsamplers.0.conv/output"]
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * scale)
