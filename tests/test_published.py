@@ -352,6 +352,50 @@ def test_unet_valid_tile_sizes() -> None:
 # costs MACs.
 
 
+def vae_down_block(c_in: int, c_out: int):
+    """Stable Diffusion's VAE encoder block (diffusers DownEncoderBlock2D, two ResnetBlock2D
+    without a time embedding, Downsample2D with padding 0), in PyTorch. The modules are
+    named as diffusers names them, so its state_dict keys are the spec's layer names."""
+    from torch import nn
+    from torch.nn import functional as F  # noqa: N812
+
+    class ResnetBlock(nn.Module):
+        def __init__(self, c_in: int, c_out: int) -> None:
+            super().__init__()
+            self.norm1 = nn.GroupNorm(32, c_in, eps=1e-6)
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+            self.norm2 = nn.GroupNorm(32, c_out, eps=1e-6)
+            self.dropout = nn.Dropout(0.0)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+            self.conv_shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
+
+        def forward(self, x):
+            h = self.conv1(F.silu(self.norm1(x)))
+            h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+            return (x if self.conv_shortcut is None else self.conv_shortcut(x)) + h
+
+    class Downsample(nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, stride=2)
+
+        def forward(self, x):
+            return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+    class DownEncoderBlock(nn.Module):
+        def __init__(self, c_in: int, c_out: int) -> None:
+            super().__init__()
+            self.resnets = nn.ModuleList([ResnetBlock(c_in, c_out), ResnetBlock(c_out, c_out)])
+            self.downsamplers = nn.ModuleList([Downsample(c_out)])
+
+        def forward(self, x):
+            for module in [*self.resnets, *self.downsamplers]:
+                x = module(x)
+            return x
+
+    return DownEncoderBlock(c_in, c_out)
+
+
 @cache
 def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
     """spec name -> (module, input shape). Built on demand (torch is optional), on the meta
@@ -635,6 +679,7 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         "dilated_context": (context, (21, 64, 64)),
         "fcn": (fcn, (3, 224, 224)),
         "segnet": (SegNet(), (3, 360, 480)),
+        "sd_vae_down_block": (vae_down_block(128, 256), (128, 128, 128)),
     }
 
 
@@ -649,10 +694,12 @@ def test_every_spec_is_covered() -> None:
     """Every spec in specs/ is checked against something published.
 
     U-Net's published figures (23 conv layers, Fig. 1's tile sizes) have tests of their own;
-    a spec without a PyTorch twin fails test_matches_pytorch.
+    nothing is published for one block of Stable Diffusion's VAE, checked against its
+    PyTorch twin here and in tests/test_norm.py. A spec without a PyTorch twin fails
+    test_matches_pytorch.
     """
-    assert set(ALL_SPECS) == {figure.spec for figure in PUBLISHED} | {"unet"}
-    assert len(ALL_SPECS) == 13
+    assert set(ALL_SPECS) == {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
+    assert len(ALL_SPECS) == 14
 
 
 @cache

@@ -413,6 +413,74 @@ def test_batchnorm_eval(channels, dims, data):
     assert_close(arrays["batchnorm1/output"], expected)
 
 
+@SETTINGS
+@given(st.integers(1, 6), st.integers(0, 3), st.sampled_from(["channels", "all"]), st.data())
+def test_layer_norm(channels, dims, over, data):
+    sizes = data.draw(spatial(dims)) if dims else []
+    # A group of one value normalizes to 0 exactly, torch to its rounding of x - mean
+    # times 1/sqrt(eps): noise, not a value to compare.
+    assume(channels * (math.prod(sizes) if over == "all" else 1) > 1)
+    eps = data.draw(st.sampled_from([1e-5, 1e-3]))
+    affine, bias = data.draw(st.booleans()), data.draw(st.booleans())
+    layer = {"name": "ln", "type": "layer_norm", "over": over, "eps": eps}
+    layer.update(elementwise_affine=affine, bias=bias)
+    arrays = reference([channels, *sizes], layer)
+    weight, bias_ = tensor(arrays, "ln/weight"), tensor(arrays, "ln/bias")
+    x = input_of(arrays)
+    if over == "all":
+        expected = F.layer_norm(x, x.shape[1:], weight, bias_, eps)
+    else:  # torchvision's LayerNorm2d: over the channels, moved last
+        expected = F.layer_norm(x.movedim(1, -1), (channels,), weight, bias_, eps).movedim(-1, 1)
+    assert_close(arrays["ln/output"], expected)
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(0, 3), st.booleans(), st.data())
+def test_group_norm(groups, per_group, dims, affine, data):
+    sizes = data.draw(spatial(dims)) if dims else []
+    assume(per_group * math.prod(sizes) > 1)  # as for layer norm: no groups of one value
+    eps = data.draw(st.sampled_from([1e-5, 1e-3]))
+    channels = groups * per_group
+    layer = {"name": "gn", "type": "group_norm", "num_groups": groups, "eps": eps}
+    arrays = reference([channels, *sizes], {**layer, "affine": affine})
+    expected = F.group_norm(
+        input_of(arrays), groups, tensor(arrays, "gn/weight"), tensor(arrays, "gn/bias"), eps
+    )
+    assert_close(arrays["gn/output"], expected)
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(1, 3), st.booleans(), st.booleans(), st.data())
+def test_instance_norm(channels, dims, affine, track, data):
+    sizes = data.draw(spatial(dims))
+    eps = data.draw(st.sampled_from([1e-5, 1e-3]))
+    layer = {"name": "in", "type": "instance_norm", "eps": eps, "affine": affine}
+    arrays = reference([channels, *sizes], {**layer, "track_running_stats": track})
+    expected = F.instance_norm(
+        input_of(arrays),
+        tensor(arrays, "in/running_mean"),
+        tensor(arrays, "in/running_var"),
+        tensor(arrays, "in/weight"),
+        tensor(arrays, "in/bias"),
+        use_input_stats=not track,  # PyTorch's eval mode with running stats uses them
+        eps=eps,
+    )
+    assert_close(arrays["in/output"], expected)
+
+
+@SETTINGS
+@given(st.integers(1, 8), st.integers(1, 3), st.integers(1, 7), st.data())
+def test_local_response_norm(channels, dims, size, data):
+    sizes = data.draw(spatial(dims))
+    alpha = data.draw(st.sampled_from([1e-4, 0.1, 1.0]))
+    beta = data.draw(st.sampled_from([0.5, 0.75, 2.0]))
+    k = data.draw(st.sampled_from([1.0, 2.0]))
+    layer = {"name": "lrn", "type": "lrn", "size": size}
+    arrays = reference([channels, *sizes], {**layer, "alpha": alpha, "beta": beta, "k": k})
+    expected = F.local_response_norm(input_of(arrays), size, alpha, beta, k)
+    assert_close(arrays["lrn/output"], expected)
+
+
 ACTIVATIONS = {
     "relu": F.relu,
     "relu6": F.relu6,

@@ -1053,6 +1053,119 @@ def test_batchnorm(data):
     assert row.buffers == norm.running_mean.numel() + norm.running_var.numel()
 
 
+# ---------------------------------------------------------------------------------------
+# normalizations: layer, group and instance norm, local response norm
+
+
+class ChannelsLayerNorm(nn.Module):
+    """torchvision's LayerNorm2d, for any rank: nn.LayerNorm over the channels, moved last."""
+
+    def __init__(self, channels: int, **kwargs) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, **kwargs)
+
+    def forward(self, x):
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+def draw_norm(data, channels: int, spatial: tuple[int, ...]):
+    """A normalization drawn for a channels x spatial input: (convcalc layer, torch module,
+    values per group its statistics are taken over, or 0 for running statistics)."""
+    dims = len(spatial)
+    kinds = ["layer_norm", "layer_norm_all", "group_norm"]
+    if dims:
+        kinds += ["instance_norm", "lrn"]
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    eps = data.draw(st.sampled_from([1e-5, 1e-3]), label="eps")
+    if kind.startswith("layer_norm"):
+        affine = data.draw(st.booleans(), label="elementwise_affine")
+        bias = data.draw(st.booleans(), label="bias")
+        options = {"eps": eps, "elementwise_affine": affine, "bias": bias}
+        if kind == "layer_norm":
+            return {"type": kind, **options}, ChannelsLayerNorm(channels, **options), channels
+        normalized = [channels, *spatial]
+        layer = {"type": "layer_norm", "over": "all", **options}
+        return layer, nn.LayerNorm(normalized, **options), prod(normalized)
+    if kind == "group_norm":
+        groups = data.draw(st.sampled_from([g for g in range(1, 7) if channels % g == 0]))
+        affine = data.draw(st.booleans(), label="affine")
+        layer = {"type": kind, "num_groups": groups, "eps": eps, "affine": affine}
+        torch_module = nn.GroupNorm(groups, channels, eps=eps, affine=affine)
+        return layer, torch_module, channels // groups * prod(spatial)
+    if kind == "instance_norm":
+        affine = data.draw(st.booleans(), label="affine")
+        track = data.draw(st.booleans(), label="track_running_stats")
+        options = {"eps": eps, "affine": affine, "track_running_stats": track}
+        torch_module = module("InstanceNorm", dims, channels, **options)
+        return {"type": kind, **options}, torch_module, 0 if track else prod(spatial)
+    size = data.draw(st.integers(1, 7), label="size")
+    fields = {"alpha": 1e-2, "beta": 0.75, "k": data.draw(st.sampled_from([1.0, 2.0]))}
+    layer = {"type": kind, "size": size, **fields}
+    return layer, nn.LocalResponseNorm(size, **fields), size
+
+
+def dependencies(torch_module, x) -> int:
+    """(output value, input value) pairs of one sample with a non-zero derivative: the input
+    values each output is computed from, as torch's autograd finds them."""
+    jacobian = torch.autograd.functional.jacobian(torch_module, x)
+    return int((jacobian != 0).sum())
+
+
+@SETTINGS
+@given(data=st.data())
+def test_normalizations(data):
+    """Shape, params and buffers against the torch module; connections against the
+    non-zero entries of its Jacobian; the receptive field against the spatial positions
+    each output depends on."""
+    dims = data.draw(st.integers(0, 3), label="dims")
+    channels = data.draw(st.integers(1, 6), label="channels")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    layer, torch_module, group = draw_norm(data, channels, spatial)
+    report = outcome(lambda: run((channels, *spatial), layer))
+    # Two samples: torch's group_norm refuses a batch of one whose groups hold one value.
+    x = torch.randn(2, channels, *spatial, dtype=torch.float64)
+    torch_module = torch_module.double().eval()
+    theirs = outcome(lambda: shape_of(torch_module(x)))
+    if report == "error":  # instance norm of one position, without running stats
+        assert theirs == "error"
+        return
+    row = report.layers[-1]
+    assert row.output_shape == theirs
+    x = x[:1]
+    assert row.params == torch_params(torch_module)
+    assert row.buffers == torch_buffers(torch_module)
+    assert row.macs == 0
+    values = channels * prod(spatial)
+    if layer["type"] == "lrn":
+        # Channel windows [c - size//2, c + (size-1)//2], counted here from their ends.
+        size = layer["size"]
+        taps = sum(
+            min(channels - 1, c + (size - 1) // 2) - max(0, c - size // 2) + 1
+            for c in range(channels)
+        )
+        assert row.connections == taps * prod(spatial) == dependencies(torch_module, x)
+    elif group == 0:  # running statistics rescale each value: no connections
+        assert row.connections == 0
+        assert dependencies(torch_module, x) == values
+    elif group > 1:
+        assert row.connections == values * group == dependencies(torch_module, x)
+    else:  # a group of one value normalizes it to 0: said in a note
+        assert row.connections == values
+        assert any("normalizes it to 0" in note for note in row.notes)
+    # The field: the spatial positions every output depends on, along each dim.
+    if not dims:
+        return
+    whole = layer["type"] in ("group_norm", "instance_norm") and group > 0
+    whole = whole or layer.get("over") == "all"
+    if whole:
+        assert row.receptive_field == spatial
+        assert row.effective_stride == (0,) * dims
+    else:
+        assert row.receptive_field == (1,) * dims
+        assert row.effective_stride == (1,) * dims
+    assert row.effective_padding == (0,) * dims
+
+
 @SETTINGS
 @given(data=st.data())
 def test_pad(data):
