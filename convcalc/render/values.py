@@ -10,7 +10,7 @@ from fractions import Fraction
 from convcalc.plain import exact, formula, is_formula
 from convcalc.text import printable
 
-__all__ = ["exact", "formula", "is_formula"]  # and the functions below
+# exact, formula and is_formula are convcalc.plain's, here beside the rest for the renderers.
 
 UNKNOWN = "?"  # a figure of a symbolic spec given only once its sizes are set
 
