@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from convcalc import __version__, render
 from convcalc.errors import ConvCalcError, option
 from convcalc.flags import flag
+from convcalc.render.shapes import layer_columns
 from convcalc.text import cut, printable, shown
 
 EXIT_INVALID = 2
@@ -203,8 +204,7 @@ def shapes(
         str | None,
         typer.Option(
             metavar="LIST",
-            help="Comma-separated columns: name, type, inputs, output, params, macs, flops,"
-            " connections, memory, rf, stride, padding, share.",
+            help=f"Comma-separated columns: {', '.join(layer_columns())}.",
         ),
     ] = None,
     input_shape: Annotated[

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from convcalc import dims
+from convcalc import dims, figures
 
 if TYPE_CHECKING:
     from convcalc.analysis import Report, Row, Totals
@@ -67,21 +67,30 @@ def report_dict(report: Report) -> dict:
     }
 
 
+def figure_value(unit: str, value: object) -> object:
+    """A figure of the given unit (figures.COUNT...) as plain data."""
+    if unit == figures.FIELD:
+        return exact_list(value)
+    if unit == figures.SHAPE:
+        return None if value is None else [figure(size) for size in value]
+    return figure(value)
+
+
+def _figures_dict(values: dict[str, object]) -> dict:
+    """Layer figures by name as plain data, in the registry's order."""
+    return {
+        layer_figure.name: figure_value(layer_figure.unit, values[layer_figure.name])
+        for layer_figure in figures.LAYER_FIGURES
+        if layer_figure.name in values
+    }
+
+
 def _row_dict(report: Report, row: Row) -> dict:
     return {
         "name": row.name,
         "type": row.type,
         "inputs": list(row.inputs),
-        "output_shape": [figure(size) for size in row.output_shape],
-        "params": figure(row.params),
-        "buffers": figure(row.buffers),
-        "macs": figure(row.macs),
-        "flops": figure(row.flops),
-        "connections": figure(row.connections),
-        "output_bytes": figure(row.output_bytes),
-        "receptive_field": exact_list(row.receptive_field),
-        "effective_stride": exact_list(row.effective_stride),
-        "effective_padding": exact_list(row.effective_padding),
+        **_figures_dict(row.figures),
         "notes": list(row.notes),
         **_formulas_of(report, row),
         **(
@@ -94,11 +103,7 @@ def _row_dict(report: Report, row: Row) -> dict:
                 "parts": [
                     {
                         "name": part.name,
-                        "output_shape": [figure(size) for size in part.output.as_tuple()],
-                        "params": figure(part.cost.params),
-                        "macs": figure(part.cost.macs),
-                        "flops": figure(part.cost.flops),
-                        "connections": figure(part.cost.connections),
+                        **_figures_dict(figures.part_figures(part.output, part.cost)),
                     }
                     for part in row.parts
                 ]
@@ -110,20 +115,8 @@ def _row_dict(report: Report, row: Row) -> dict:
 
 
 def totals_dict(totals: Totals) -> dict:
-    """The JSON object of a report's totals."""
-    return {
-        "params": figure(totals.params),
-        "trainable_params": figure(totals.trainable_params),
-        "buffers": figure(totals.buffers),
-        "macs": figure(totals.macs),
-        "flops": figure(totals.flops),
-        "connections": figure(totals.connections),
-        "peak_activation_bytes": figure(totals.peak_activation_bytes),
-        "model_bytes": figure(totals.model_bytes),
-    }
-
-
-FORMULA_FIGURES = ("params", "macs", "flops", "output_bytes")
+    """The JSON object of a report's totals, in the order of figures.TOTALS."""
+    return {total.name: figure(totals.figures[total.name]) for total in figures.TOTALS}
 
 
 def _formulas_of(report: Report, row: Row) -> dict:
@@ -131,12 +124,16 @@ def _formulas_of(report: Report, row: Row) -> dict:
     if report.formulas is None:
         return {}
     source = report.formulas.layers[row.index - 1]
-    return {
-        "formula": {
-            "output_shape": [str(figure(size)) for size in source.output_shape],
-            **{name: str(figure(getattr(source, name))) for name in FORMULA_FIGURES},
-        }
-    }
+    formulas = {}
+    for layer_figure in figures.LAYER_FIGURES:
+        if layer_figure.formula:
+            value = source.figures[layer_figure.name]
+            formulas[layer_figure.name] = (
+                [str(figure(size)) for size in value]
+                if layer_figure.unit == figures.SHAPE
+                else str(figure(value))
+            )
+    return {"formula": formulas}
 
 
 def _condition_dict(condition) -> dict:

@@ -49,6 +49,40 @@ def test_a_new_figure_is_in_every_row_and_its_total_sums(dummy):
     report = convcalc.analyze(SPEC)
     assert tuple(row.dummy_count for row in report.rows) == CHANNELS
     assert report.totals.dummy_count == sum(CHANNELS)
+    assert report.to_dict()["totals"]["dummy_count"] == sum(CHANNELS)
+
+
+COLUMNS = ("name", "output", "dummy")
+
+
+@pytest.mark.parametrize("output_format", ["table", "markdown", "csv", "json"])
+def test_a_new_figure_is_in_every_format_of_shapes(dummy, output_format):
+    from convcalc.render import View, render
+    from convcalc.render.shapes import parse_columns
+
+    report = convcalc.analyze(SPEC)
+    view = View(columns=parse_columns(",".join(COLUMNS)))  # a column key like any other
+    text = render("shapes", output_format, [report], view)
+    if output_format == "json":
+        data = json.loads(text)
+        assert [layer["dummy_count"] for layer in data["layers"]] == list(CHANNELS)
+        assert data["totals"]["dummy_count"] == sum(CHANNELS)
+        return
+    lines = text.splitlines()
+    if output_format == "csv":
+        assert lines[0] == "network,name,output_shape,dummy_count"
+        assert lines[1:] == [
+            "tiny,conv,4x6x6,4",
+            "tiny,relu,4x6x6,4",
+            "tiny,flat,144,144",
+            "tiny,total,,152",  # the dummy sums, as its Total says
+        ]
+        return
+    # The table and markdown: its header, each layer's value, and its total's line.
+    assert any("dummy" in line and "output" in line for line in lines), text
+    flat = next(line for line in lines if "flat" in line)
+    assert "144" in flat.split("flat", 1)[1]
+    assert any("dummy total" in line and "152" in line for line in lines), text
 
 
 def test_a_new_budget_metric_is_checked_and_names_its_largest_layer(dummy, tmp_path):

@@ -18,7 +18,7 @@ def table(report, columns, terminal: Terminal | None = None) -> str:
 
 
 @pytest.mark.parametrize("spec", ["lenet5", "mobilenet_v1", "unet", "segnet"])
-@pytest.mark.parametrize("columns", [shapes.DEFAULT_COLUMNS, tuple(shapes.COLUMNS)])
+@pytest.mark.parametrize("columns", [shapes.DEFAULT_COLUMNS, tuple(shapes.layer_columns())])
 def test_plain_table_matches_rich(spec, columns):
     report = analyze_spec(f"specs/{spec}.yaml")
     # rich without colour, wide enough never to squeeze a column
@@ -45,7 +45,9 @@ def test_markdown_and_csv_share_the_columns():
 def test_csv_headers_are_the_json_keys():
     report = analyze_spec("specs/lenet5.yaml")
     header = (
-        shapes.write_csv([report], View(columns=tuple(shapes.COLUMNS))).splitlines()[0].split(",")
+        shapes.write_csv([report], View(columns=tuple(shapes.layer_columns())))
+        .splitlines()[0]
+        .split(",")
     )
     layer_keys = set(report.to_dict()["layers"][0])
     assert set(header[1:]) - layer_keys == {"share_of_macs"}

@@ -12,7 +12,7 @@ from convcalc.comparison import last_spatial_field
 from convcalc.errors import ConvCalcError
 from convcalc.flags import flag, said
 from convcalc.plain import totals_dict
-from convcalc.render.compare import ARROW, SIDE_BY_SIDE, diff_data, diff_table
+from convcalc.render.compare import ARROW, diff_data, diff_table, side_by_side
 from convcalc.render.encoding import to_json
 from convcalc.render.table import Block, Column, Row, Styled, Table, markdown, write
 from convcalc.render.values import (
@@ -270,7 +270,7 @@ def _totals_table(spec: SpecCheck) -> Table:
     headers = ["this spec"] if spec.baseline is None else ["baseline", "this spec", "change"]
     columns = [Column("total"), *(Column(header, "right") for header in headers)]
     rows = []
-    for label, key, binary in SIDE_BY_SIDE:
+    for label, key, binary in side_by_side():
         values = [getattr(report.totals, key) for report in reports]
         texts = [human(value, True) if binary else f"{value:,}" for value in values]
         if spec.baseline is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convcalc import figures
 from convcalc.comparison import relative
 from convcalc.plain import totals_dict
 from convcalc.render.encoding import to_json
@@ -16,14 +17,16 @@ if TYPE_CHECKING:
     from convcalc.render import View
 
 ARROW = "→"
-# The whole-network figures shown side by side for spec files: label, Totals field, bytes.
-SIDE_BY_SIDE = (
-    ("params", "params", False),
-    ("MACs", "macs", False),
-    ("FLOPs", "flops", False),
-    ("peak activation memory", "peak_activation_bytes", True),
-    ("model size", "model_bytes", True),
-)
+
+
+def side_by_side() -> list[tuple[str, str, bool]]:
+    """The whole-network figures shown side by side for spec files, as (label, total's
+    name, whether bytes): those a budget can cap (figures.TOTALS), which a review weighs."""
+    return [
+        (total.label or total.name, total.name, total.unit == figures.BYTES)
+        for total in figures.TOTALS
+        if total.budget
+    ]
 
 
 def verdict_lines(comparison: Comparison) -> list[str]:
@@ -163,7 +166,7 @@ def _side_by_side_table(candidates: list[Candidate]) -> Table:
             ]
         )
     ]
-    for label, key, binary in SIDE_BY_SIDE:
+    for label, key, binary in side_by_side():
         values = [getattr(candidate.report.totals, key) for candidate in candidates]
         texts = [human(value, True) if binary else f"{value:,}" for value in values]
         rows.append(Row([label, *texts, percent(relative(values[-1], values[0]))]))
@@ -184,9 +187,14 @@ def _side_by_side_table(candidates: list[Candidate]) -> Table:
 
 def diff_table(diff: list[LayerChange]) -> Table:
     """The layers two specs differ in, a changed figure as 'before → after'."""
+    numeric = {
+        figure.header
+        for figure in figures.diffed()
+        if figure.unit in (figures.COUNT, figures.BYTES)
+    }
     columns = [
-        Column(header, "right" if header in DIFF_NUMERIC else "left", True, spec_text=True)
-        for header in DIFF_HEADERS
+        Column(header, "right" if header in numeric else "left", True, spec_text=True)
+        for header in diff_headers()
     ]
     return Table(
         "layers added, removed, changed (their own fields, params or MACs) or affected"
@@ -228,35 +236,35 @@ def diff_data(diff: list[LayerChange]) -> list[dict]:
     ]
 
 
-def _figures_dict(figures: LayerFigures | None) -> dict | None:
-    if figures is None:
+def _figures_dict(compared: LayerFigures | None) -> dict | None:
+    if compared is None:
         return None
-    return {
-        "type": figures.type,
-        "output_shape": figures.output_shape,
-        "params": figures.params,
-        "macs": figures.macs,
-        "output_bytes": figures.output_bytes,
-        "receptive_field": figures.receptive_field,
-    }
+    return {"type": compared.type, **compared.figures}
 
 
-DIFF_HEADERS = ("change", "layer", "type", "output", "params", "MACs", "memory", "RF")
-DIFF_NUMERIC = ("params", "MACs", "memory")
-_DIFF_TEXTS = (
-    ("type", str),
-    ("output_shape", per_dim),
-    ("params", lambda value: f"{value:,}"),
-    ("macs", lambda value: f"{value:,}"),
-    ("output_bytes", lambda value: human(value, True)),
-    ("receptive_field", per_dim),
-)
+def diff_headers() -> list[str]:
+    """The columns of a layer diff: the change, the layer, its type, then the figures a
+    diff compares (figures.LAYER_FIGURES' `diff`)."""
+    return ["change", "layer", "type", *(figure.header for figure in figures.diffed())]
+
+
+def _diff_text(figure: figures.Figure, value: object) -> str:
+    """A figure in a diff: counts exact (a change of one MAC shows), bytes in binary units."""
+    if figure.unit == figures.COUNT:
+        return f"{value:,}"
+    if figure.unit == figures.BYTES:
+        return human(value, True)
+    return per_dim(value)
 
 
 def diff_cells(change: LayerChange) -> list[str]:
-    """One row of a layer diff, under DIFF_HEADERS: a changed figure reads 'before → after'."""
+    """One row of a layer diff, under diff_headers(): a changed figure reads 'before → after'."""
     cells = [change.change, change.name]
-    for key, text in _DIFF_TEXTS:
+    texts = [("type", str)] + [
+        (figure.name, lambda value, figure=figure: _diff_text(figure, value))
+        for figure in figures.diffed()
+    ]
+    for key, text in texts:
         before = text(getattr(change.before, key)) if change.before else None
         after = text(getattr(change.after, key)) if change.after else None
         if before is None or after is None or before == after:

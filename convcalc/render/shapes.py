@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from convcalc import figures
 from convcalc.errors import ConvCalcError, option
 from convcalc.plain import report_dict
 from convcalc.render.encoding import to_json
@@ -34,6 +35,7 @@ class LayerColumn:
     key: str = ""
     from_spec: bool = False  # the text is spec text (names), escaped in markdown
     brief: Callable[[Row, Report], str] | None = None  # the markdown text, where shorter
+    figure: figures.Figure | None = None  # the layer figure it shows, if it shows one
 
 
 def _share_value(row: Row, report: Report) -> float | None:
@@ -69,69 +71,63 @@ def _share_percent(row: Row, report: Report) -> str:
     return f"{row.macs / total:.1%}" if total and not is_formula(total) else ""
 
 
-COLUMNS: dict[str, LayerColumn] = {
-    "name": LayerColumn(
-        "name", lambda row, _: row.name, lambda row, _: row.name, key="name", from_spec=True
-    ),
-    "type": LayerColumn("type", lambda row, _: row.type, lambda row, _: row.type, key="type"),
-    "inputs": LayerColumn(
-        "inputs",
-        lambda row, _: "" if row.follows_previous else _listed(row.inputs),
-        lambda row, _: " ".join(row.inputs),
-        key="inputs",
-        from_spec=True,
-    ),
-    "output": LayerColumn(
-        "output",
-        lambda row, _: per_dim(row.output_shape),
-        lambda row, _: per_dim(row.output_shape),
-        key="output_shape",
-    ),
-    "params": LayerColumn(
-        "params", lambda row, _: human(row.params), lambda row, _: row.params, True, "params"
-    ),
-    "macs": LayerColumn(
-        "MACs", lambda row, _: human(row.macs), lambda row, _: row.macs, True, "macs"
-    ),
-    "flops": LayerColumn(
-        "FLOPs", lambda row, _: human(row.flops), lambda row, _: row.flops, True, "flops"
-    ),
-    "connections": LayerColumn(
-        "connections",
-        lambda row, _: human(row.connections),
-        lambda row, _: row.connections,
-        True,
-        "connections",
-    ),
-    "memory": LayerColumn(
-        "memory",
-        lambda row, _: human(row.output_bytes, True),
-        lambda row, _: row.output_bytes,
-        True,
-        "output_bytes",
-    ),
-    "rf": LayerColumn(
-        "RF",
-        lambda row, _: per_dim(row.receptive_field),
-        lambda row, _: per_dim(row.receptive_field),
-        key="receptive_field",
-    ),
-    "stride": LayerColumn(
-        "eff. stride",
-        lambda row, _: per_dim(row.effective_stride),
-        lambda row, _: per_dim(row.effective_stride),
-        key="effective_stride",
-    ),
-    "padding": LayerColumn(
-        "eff. padding",
-        lambda row, _: per_dim(row.effective_padding),
-        lambda row, _: per_dim(row.effective_padding),
-        key="effective_padding",
-    ),
-    "share": LayerColumn(
-        "share of MACs", _share, _share_value, key="share_of_macs", brief=_share_percent
-    ),
-}
+def figure_text(figure: figures.Figure, value: object) -> str:
+    """A figure's value in human units: 25.6 M, 98.0 MiB, 64x56x56, 7x7."""
+    if figure.unit in (figures.SHAPE, figures.FIELD):
+        return per_dim(value)
+    return human(value, figure.unit == figures.BYTES)
+
+
+def _figure_column(figure: figures.Figure) -> LayerColumn:
+    """The column of a layer figure: human units in the table, the exact value in CSV."""
+    name = figure.name
+
+    def text(row: Row, _: Report) -> str:
+        return figure_text(figure, row.figures[name])
+
+    numeric = figure.unit in (figures.COUNT, figures.BYTES)
+    return LayerColumn(
+        figure.header,
+        text,
+        (lambda row, _: row.figures[name]) if numeric else text,
+        numeric=numeric,
+        key=name,
+        figure=figure,
+    )
+
+
+_NAME = LayerColumn(
+    "name", lambda row, _: row.name, lambda row, _: row.name, key="name", from_spec=True
+)
+_TYPE = LayerColumn("type", lambda row, _: row.type, lambda row, _: row.type, key="type")
+_INPUTS = LayerColumn(
+    "inputs",
+    lambda row, _: "" if row.follows_previous else _listed(row.inputs),
+    lambda row, _: " ".join(row.inputs),
+    key="inputs",
+    from_spec=True,
+)
+_SHARE = LayerColumn(
+    "share of MACs", _share, _share_value, key="share_of_macs", brief=_share_percent
+)
+
+
+def layer_columns() -> dict[str, LayerColumn]:
+    """The `--columns` keys and their columns: the layer's name, type and inputs, then one
+    per figure of figures.LAYER_FIGURES that has a column key, then the share of MACs."""
+    return {
+        "name": _NAME,
+        "type": _TYPE,
+        "inputs": _INPUTS,
+        **{
+            figure.column: _figure_column(figure)
+            for figure in figures.LAYER_FIGURES
+            if figure.column
+        },
+        "share": _SHARE,
+    }
+
+
 DEFAULT_COLUMNS = ("name", "type", "inputs", "output", "params", "macs", "rf", "share")
 
 
@@ -142,28 +138,29 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     keys = tuple(key.strip().lower() for key in text.split(",") if key.strip())
     if not keys:
         raise ConvCalcError("no columns named", field=option("columns"))
+    known = layer_columns()
     for key in keys:
-        if key not in COLUMNS:
+        if key not in known:
             raise ConvCalcError(
-                f"unknown column {shown(key)} (known: {', '.join(COLUMNS)})",
+                f"unknown column {shown(key)} (known: {', '.join(known)})",
                 field=option("columns"),
             )
     return keys
 
 
 def totals_lines(report: Report) -> list[tuple[str, str]]:
-    """(label, human value) pairs of the totals."""
-    totals = report.totals
-    peak = totals.peak_activation_bytes
-    return [
-        ("params", count_text(totals.params)),
-        ("buffers", count_text(totals.buffers, units=False)),
-        ("MACs", count_text(totals.macs)),
-        ("FLOPs", count_text(totals.flops)),
-        ("connections", count_text(totals.connections)),
-        ("peak activation memory", count_text(peak) if peak is None else human(peak, True)),
-        ("model size", human(totals.model_bytes, True)),
-    ]
+    """(label, human value) pairs of the totals that figures.TOTALS gives a label."""
+    lines = []
+    for total in figures.TOTALS:
+        if total.label is None:
+            continue
+        value = report.totals.figures[total.name]
+        if total.unit == figures.BYTES and value is not None:
+            text = human(value, binary=True)
+        else:
+            text = count_text(value, units=total.scaled)
+        lines.append((total.label, text))
+    return lines
 
 
 def title(report: Report) -> str:
@@ -193,10 +190,12 @@ def write_table(reports: list[Report], view: View) -> str:
 
 def layer_table(report: Report, columns: tuple[str, ...]) -> Table:
     """A report's per-layer table, its totals and notes after it."""
+    known = layer_columns()
+    chosen = [known[key] for key in columns]
     rows = []
     for row in report.layers:
-        rows.append(TableRow([_table_cell(COLUMNS[key], row, report) for key in columns]))
-        rows.extend(TableRow(_part_cells(part, columns), dim=True) for part in row.parts)
+        rows.append(TableRow([_table_cell(column, row, report) for column in chosen]))
+        rows.extend(TableRow(_part_cells(part, chosen), dim=True) for part in row.parts)
     totals = totals_lines(report)
     label_width = max(len(label) for label, _ in totals)
     value_width = max(len(value) for _, value in totals)
@@ -213,13 +212,14 @@ def layer_table(report: Report, columns: tuple[str, ...]) -> Table:
 
 
 def _table_columns(columns: tuple[str, ...]) -> list[Column]:
+    known = layer_columns()
     return [
         Column(
-            COLUMNS[key].header,
-            "right" if COLUMNS[key].numeric else "left",
+            known[key].header,
+            "right" if known[key].numeric else "left",
             # Names and inputs lists fold onto more lines when space is short.
-            foldable=COLUMNS[key].from_spec,
-            spec_text=COLUMNS[key].from_spec,
+            foldable=known[key].from_spec,
+            spec_text=known[key].from_spec,
         )
         for key in columns
     ]
@@ -256,10 +256,12 @@ def fitting_columns(
     """The positions of the columns that fit in `available` characters, with names and
     inputs folded as far as FOLDED_WIDTH, and the keys of those left out, in DROP_ORDER."""
 
+    known = layer_columns()
+
     def needed(positions: list[int]) -> int:
         cells = sum(
             min(widths[position], FOLDED_WIDTH)
-            if COLUMNS[columns[position]].from_spec
+            if known[columns[position]].from_spec
             else widths[position]
             for position in positions
         )
@@ -284,16 +286,18 @@ def _table_cell(column: LayerColumn, row: Row, report: Report) -> str:
     return cut(printable(text), NAME_WIDTH) if column.from_spec else text
 
 
-def _part_cells(part, columns: tuple[str, ...]) -> list[str]:
-    cells = {
-        "name": f"  └ {part.name}",
-        "output": per_dim(part.output.as_tuple()),
-        "params": human(part.cost.params),
-        "macs": human(part.cost.macs),
-        "flops": human(part.cost.flops),
-        "connections": human(part.cost.connections),
-    }
-    return [cells.get(key, "") for key in columns]
+def _part_cells(part, columns: list[LayerColumn]) -> list[str]:
+    """A part's row under its layer: its name, and the figures given for parts."""
+    values = figures.part_figures(part.output, part.cost)
+    cells = []
+    for column in columns:
+        if column is _NAME:
+            cells.append(f"  └ {part.name}")
+        elif column.figure is not None and column.figure.name in values:
+            cells.append(figure_text(column.figure, values[column.figure.name]))
+        else:
+            cells.append("")
+    return cells
 
 
 def write_json(reports: list[Report], view: View) -> str:
@@ -305,11 +309,12 @@ def write_json(reports: list[Report], view: View) -> str:
 def write_markdown(reports: list[Report], view: View) -> str:
     """GitHub-flavoured markdown: a heading, the layer table, the totals and the notes."""
     columns = view.columns or DEFAULT_COLUMNS
+    chosen = [layer_columns()[key] for key in columns]
     out = []
     for report in reports:
         out.append(f"### {markdown_text(title(report))}\n")
         rows = [
-            TableRow([(COLUMNS[key].brief or COLUMNS[key].text)(row, report) for key in columns])
+            TableRow([(column.brief or column.text)(row, report) for column in chosen])
             for row in report.layers
         ]
         out.extend(markdown(Table(None, _table_columns(columns), rows)))
@@ -326,20 +331,24 @@ def write_csv(reports: list[Report], view: View) -> str:
     """One row per layer with exact values, then a `total` row of the figures that sum;
     the first column names the network, and the headers are the JSON keys."""
     columns = view.columns or DEFAULT_COLUMNS
+    chosen = [layer_columns()[key] for key in columns]
     rows = []
     for report in reports:
         rows.extend(
-            TableRow([report.name, *(COLUMNS[key].value(row, report) for key in columns)])
+            TableRow([report.name, *(column.value(row, report) for column in chosen)])
             for row in report.layers
         )
-        rows.append(TableRow([report.name, *(_csv_total(report, key) for key in columns)]))
-    headers = [Column("network"), *(Column(COLUMNS[key].key) for key in columns)]
+        rows.append(TableRow([report.name, *(_csv_total(report, column) for column in chosen)]))
+    headers = [Column("network"), *(Column(column.key) for column in chosen)]
     return csv_rows(Table(None, headers, rows))
 
 
-def _csv_total(report: Report, column: str) -> object:
-    """A column's cell in the totals row: `total` under name, the figure where it sums."""
-    if column == "name":
+def _csv_total(report: Report, column: LayerColumn) -> object:
+    """A column's cell in the totals row: `total` under name, the total of a figure that
+    sums (figures.Total.sums), empty elsewhere."""
+    if column is _NAME:
         return "total"
-    # The columns whose key is a field of the totals are those that sum.
-    return getattr(report.totals, COLUMNS[column].key, "")
+    for total in figures.TOTALS:
+        if column.figure is not None and total.sums == column.figure.name:
+            return report.totals.figures[total.name]
+    return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convcalc import figures
 from convcalc.render.encoding import to_json
 from convcalc.render.shapes import title
 from convcalc.render.table import Column, Row, Styled, Table, write
@@ -14,13 +15,10 @@ if TYPE_CHECKING:
     from convcalc.render import View
     from convcalc.verification import Verification  # loads NumPy: annotations only
 
-VERIFY_COLUMNS = (
-    ("shape", "shape"),
-    ("params", "params"),
-    ("macs", "MACs"),
-    ("connections", "connections"),
-    ("receptive_field", "RF"),
-)
+
+def verify_columns() -> list[tuple[str, str]]:
+    """(check, header) of each figure verify re-measures (figures.LAYER_FIGURES' `check`)."""
+    return [(figure.check, figure.check_header) for figure in figures.checked()]
 
 
 def verification_data(verification: Verification) -> dict:
@@ -107,11 +105,12 @@ def _mark(check) -> Styled:
 def write_table(verification: Verification, view: View) -> str:
     """A tick or a cross per layer and check, the verdict, then the times (the cli names
     each mismatch on stderr)."""
+    checks = verify_columns()
     columns = [
         Column("#", "right", True),
         Column("layer", foldable=True, spec_text=True),
         Column("type", foldable=True),
-        *(Column(header, "center", True) for _, header in VERIFY_COLUMNS),
+        *(Column(header, "center", True) for _, header in checks),
     ]
     rows = [
         Row(
@@ -119,7 +118,7 @@ def write_table(verification: Verification, view: View) -> str:
                 str(layer.index),
                 printable(layer.name),
                 layer.type,
-                *(_mark(layer.checks[key]) for key, _ in VERIFY_COLUMNS),
+                *(_mark(layer.checks[key]) for key, _ in checks),
             ]
         )
         for layer in verification.layers
