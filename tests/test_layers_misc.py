@@ -1,4 +1,5 @@
-"""Dense, flatten, activation, batchnorm, dropout, pad, channel shuffle, add and concat."""
+"""Dense, flatten, activation, prelu, scale, batchnorm, dropout, pad, channel shuffle, add
+and concat."""
 
 from __future__ import annotations
 
@@ -52,6 +53,43 @@ def test_fused_activation_adds_flops_only():
     assert (fused.params, fused.macs) == (plain.params, plain.macs)
     # FLOPs of a conv: 2 per MAC plus one bias add per output value.
     assert plain.flops == 2 * plain.macs + 2 * 16
+
+
+@pytest.mark.parametrize(
+    ("function", "flops"),
+    [("hardsigmoid", 4), ("elu", 4), ("selu", 5), ("mish", 5), ("softplus", 5), ("identity", 0)],
+)
+def test_flops_of_the_added_activations_on_their_textbook_formulas(function, flops):
+    # hardsigmoid min(max(x + 3, 0), 6) / 6; elu x if x > 0 else alpha*(exp(x) - 1); selu
+    # a scale times elu; mish x * tanh(log(1 + exp(x))); softplus log(1 + exp(beta x)) / beta.
+    assert ACTIVATION_FLOPS[function] == flops
+    fused = run([1, 6, 6], {"type": "conv", "out_channels": 2, "kernel_size": 3,
+                            "activation": function}).layers[0]  # fmt: skip
+    plain = run([1, 6, 6], {"type": "conv", "out_channels": 2, "kernel_size": 3}).layers[0]
+    assert fused.flops - plain.flops == flops * 2 * 16
+
+
+@pytest.mark.parametrize(("num_parameters", "params"), [(1, 1), (16, 16)])
+def test_prelu_holds_one_slope_or_one_per_channel(num_parameters, params):
+    row = run([16, 5, 5], {"type": "prelu", "num_parameters": num_parameters}).layers[0]
+    assert row.output_shape == (16, 5, 5)
+    assert (row.params, row.buffers, row.macs, row.connections) == (params, 0, 0, 0)
+    # x if x >= 0 else a*x (He et al. 2015, eq. 1): a comparison and a multiply.
+    assert row.flops == 2 * 16 * 25
+    assert run([10], {"type": "prelu"}).layers[0].params == 1
+
+
+def test_prelu_refuses_a_slope_count_that_is_neither_1_nor_the_channels():
+    with pytest.raises(ConvCalcError, match="num_parameters 4 is neither 1 nor the input's 16"):
+        run([16, 5, 5], {"type": "prelu", "num_parameters": 4})
+
+
+def test_scale_is_one_learnable_factor_per_channel():
+    # ConvNeXt's layer scale on a 96x56x56 stage: 96 params, one multiply per value, no MAC.
+    row = run([96, 56, 56], {"type": "scale"}).layers[0]
+    assert row.output_shape == (96, 56, 56)
+    assert (row.params, row.macs, row.flops, row.connections) == (96, 0, 96 * 56 * 56, 0)
+    assert run([7], {"type": "scale"}).layers[0].params == 7
 
 
 def test_batchnorm_params_and_buffers():

@@ -1124,10 +1124,19 @@ def test_add_and_concat(data):
 
 @pytest.mark.parametrize(
     "function",
-    ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax"],
-)
+    [
+        "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax",
+        "hardsigmoid", "elu", "selu", "mish", "softplus", "identity",
+    ],
+)  # fmt: skip
 def test_activation_and_dropout(function):
     torch_module = {
+        "hardsigmoid": nn.Hardsigmoid(),
+        "elu": nn.ELU(),
+        "selu": nn.SELU(),
+        "mish": nn.Mish(),
+        "softplus": nn.Softplus(),
+        "identity": nn.Identity(),
         "relu": nn.ReLU(),
         "relu6": nn.ReLU6(),
         "leaky_relu": nn.LeakyReLU(),
@@ -1142,6 +1151,40 @@ def test_activation_and_dropout(function):
     y = nn.Dropout().eval()(torch_module(torch.randn(1, 3, 4, 5)))
     assert [row.output_shape for row in report.layers] == [shape_of(y)] * 2
     assert report.totals.params == torch_params(torch_module) == 0
+
+
+@SETTINGS
+@given(data=st.data())
+def test_prelu(data):
+    """One slope or one per channel: torch refuses any other count, as convcalc does."""
+    dims = data.draw(st.integers(0, 3), label="dims")
+    channels = data.draw(st.integers(1, 6), label="channels")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    num_parameters = data.draw(st.sampled_from([1, channels, 7]), label="num_parameters")
+    spec = {"type": "prelu", "num_parameters": num_parameters}
+    prelu = nn.PReLU(num_parameters)
+    mine = outcome(lambda: run((channels, *spatial), spec).layers[-1].output_shape)
+    theirs = outcome(lambda: shape_of(prelu(torch.randn(1, channels, *spatial))))
+    assert mine == theirs
+    if mine != "error":
+        row = run((channels, *spatial), spec).layers[-1]
+        assert row.params == torch_params(prelu) == num_parameters
+        assert row.macs == row.connections == 0
+
+
+@SETTINGS
+@given(data=st.data())
+def test_scale(data):
+    """ConvNeXt's layer scale (torchvision CNBlock: a [C, 1, 1] parameter times x)."""
+    dims = data.draw(st.integers(1, 3), label="dims")
+    channels = data.draw(st.integers(1, 6), label="channels")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    row = run((channels, *spatial), {"type": "scale"}).layers[-1]
+    layer_scale = nn.Parameter(torch.ones(channels, *(1,) * dims) * 1e-6)
+    y = layer_scale * torch.randn(1, channels, *spatial)
+    assert row.output_shape == shape_of(y)
+    assert row.params == layer_scale.numel()
+    assert row.macs == 0
 
 
 # ---------------------------------------------------------------------------------------

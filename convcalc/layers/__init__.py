@@ -32,6 +32,8 @@ _CLASSES = {
     "flatten": ("dense", "Flatten"),
     "dense": ("dense", "Dense"),
     "activation": ("elementwise", "Activation"),
+    "prelu": ("elementwise", "PReLU"),
+    "scale": ("elementwise", "Scale"),
     "batchnorm": ("elementwise", "BatchNorm"),
     "dropout": ("elementwise", "Dropout"),
     "pad": ("pad", "Pad"),
