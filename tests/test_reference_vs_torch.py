@@ -558,3 +558,26 @@ def test_scale(channels, dims, data):
     arrays = reference([channels, *sizes], {"name": "gamma", "type": "scale"})
     weight = tensor(arrays, "gamma/weight").reshape(channels, *(1,) * dims)
     assert_close(arrays["gamma/output"], weight * input_of(arrays))
+
+
+@SETTINGS
+@given(st.sampled_from(["add", "multiply"]), st.integers(1, 3), st.integers(2, 3), st.data())
+def test_broadcast_add_and_multiply(kind, dims, count, data):
+    """Operands of C or 1 channels, each the map or a global 1x1 (SE's gate), broadcast."""
+    sizes = data.draw(spatial(dims, 2))
+    channels = data.draw(st.integers(1, 3))
+    layers, names = [], []
+    for index in range(count):
+        width = data.draw(st.sampled_from([channels, 1]))
+        layers.append({"name": f"c{index}", "type": "conv", "out_channels": width,
+                       "kernel_size": 1, "inputs": ["input"]})  # fmt: skip
+        if data.draw(st.booleans()):
+            layers.append({"name": f"g{index}", "type": "global_max_pool"})
+        names.append(layers[-1]["name"])
+    layers.append({"name": "join", "type": kind, "inputs": names})
+    arrays = reference([channels, *sizes], *layers)
+    operands = [torch.from_numpy(arrays[f"{name}/output"]) for name in names]
+    expected = operands[0]
+    for operand in operands[1:]:
+        expected = expected + operand if kind == "add" else expected * operand
+    assert_close(arrays["join/output"], expected)

@@ -38,6 +38,7 @@ _CLASSES = {
     "dropout": ("elementwise", "Dropout"),
     "pad": ("pad", "Pad"),
     "add": ("merge", "Add"),
+    "multiply": ("merge", "Multiply"),
     "concat": ("merge", "Concat"),
 }
 
