@@ -158,7 +158,9 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         out = result.output
         kind = receptive.combined([layer.field_kind, *(kinds[name] for name in sources)])
         in_field = (
-            receptive.union([fields[name] for name in sources])
+            receptive.union(
+                [fields[name] for name in sources], [shape.spatial for shape in in_shapes]
+            )
             if len(sources) > 1
             else fields[sources[0]]
         )

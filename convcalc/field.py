@@ -158,17 +158,58 @@ def through(
     return tuple(dim.through(step) for dim, step in zip(field, steps, strict=True))
 
 
-def union(fields: list[tuple[DimField, ...] | None]) -> tuple[DimField, ...] | None:
-    """The field of a layer that combines several inputs (add, concat): the union of theirs.
+def union(
+    fields: list[tuple[DimField, ...] | None], sizes: list[tuple] | None = None
+) -> tuple[DimField, ...] | None:
+    """The field of a layer that combines several inputs (add, multiply, concat): the union
+    of theirs.
 
     Regions are aligned by where they start in the network input (-padding). The effective
     stride is the smallest of the inputs' (they agree whenever the inputs' grids line up).
+    `sizes`, each input's spatial sizes, let an input of size 1 be broadcast: see `_held`.
     """
     if any(field is None for field in fields):
+        return None
+    if sizes is not None and fields[0]:
+        columns = zip(*fields, strict=True)  # per spatial dim: each input's DimField
+        lengths = zip(*sizes, strict=True)  # per spatial dim: each input's size
+        along = [
+            _held(list(dims), list(dim_sizes))
+            for dims, dim_sizes in zip(columns, lengths, strict=True)
+        ]
+        fields = [tuple(dims) for dims in zip(*along, strict=True)]
+    if any(dim is None for field in fields for dim in field):
         return None
     if any(dim.padding is None for field in fields for dim in field):
         return None  # the inputs cannot be aligned without knowing where each starts
     return tuple(_union_dim(list(dims)) for dims in zip(*fields, strict=True))
+
+
+def _held(dims: list[DimField], sizes: list) -> list[DimField | None]:
+    """The inputs' fields along one dim, made to hold still where an output position reads
+    the same inputs wherever it is.
+
+    An input of size 1 broadcast against longer ones (PyTorch broadcasting: SE's x * gate)
+    is read at its one position by every output position: its field stops moving (stride 0).
+    The union with a moving field then holds still too, and covers every position of the
+    moving input: what a gate made by a global pool sees is the whole map, and so does
+    each output of x * gate. So along such a dim (or where some field already holds still
+    and another moves) each input's field goes through a window over all its n positions
+    at stride 0: r' = r + (n-1)*j, j' = 0, P' = P. None: n is a formula, the field known
+    once the sizes are set.
+    """
+    broadcast = any(is_known(size) and size == 1 for size in sizes) and any(
+        not (is_known(size) and size == 1) for size in sizes
+    )
+    still = {dim.stride == 0 for dim in dims}
+    if not broadcast and len(still) < 2:
+        return dims
+    if not is_known(*sizes):
+        return [None] * len(dims)
+    return [
+        dim.through(Step(Fraction(size), Fraction(0), Fraction(0)))
+        for dim, size in zip(dims, sizes, strict=True)
+    ]
 
 
 def _union_dim(dims: list[DimField]) -> DimField:

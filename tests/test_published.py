@@ -91,6 +91,7 @@ FCN_T1 = "Long et al., CVPR 2015, Table 1, FCN-VGG16 ({})"
 SEGNET_CAFFE = "alexgkendall/SegNet-Tutorial Models/segnet_train.prototxt ({})"
 SEGNET_PAPER = "Badrinarayanan et al., TPAMI 2017 (CamVid: 360x480, 11 classes)"
 C3D_PAPER = "Tran et al., ICCV 2015, section 3.3 ({})"
+SE_EQ3 = "Hu et al., CVPR 2018, eq. 3 (W1 in R^(C/r x C), W2 in R^(C x C/r); C=256, r=16)"
 C3D_MMACTION = "mmaction2 mmaction/models/backbones/c3d.py (fc6 = Linear(8192, 4096))"
 LENET_PARAMS = 156 + 12 + 1_516 + 32 + 48_120 + 10_164 + 840
 
@@ -159,6 +160,10 @@ PUBLISHED = [
     exact("c3d", "conv1a", "output_shape", (64, 16, 112, 112), C3D_PAPER.format("size kept")),
     exact("c3d", "fc6", "params", 8192 * 4096 + 4096, C3D_MMACTION),
     exact("c3d", None, "output_shape", (487,), C3D_PAPER.format("487 Sports-1M classes")),
+    # The SE-ResNet module: the excitation's two weight matrices, 2 C^2 / r in all (eq. 5).
+    exact("se_block", "se.fc1", "params", 256 * 256 // 16, SE_EQ3),
+    exact("se_block", "se.fc2", "params", 256 * 256 // 16, SE_EQ3),
+    exact("se_block", None, "output_shape", (256, 56, 56), SE_EQ3),
 ]
 
 
@@ -513,6 +518,22 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
                 c_in = width * expansion
         return seq(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 1000))
 
+    class SqueezeExcitation(nn.Module):  # Hu et al. 2018, eq. 2-4: U * sigmoid(W2 relu(W1 z))
+        def __init__(self, channels: int, reduced: int) -> None:
+            super().__init__()
+            self.fc1 = nn.Conv2d(channels, reduced, 1, bias=False)
+            self.fc2 = nn.Conv2d(reduced, channels, 1, bias=False)
+
+        def forward(self, x):
+            squeezed = F.adaptive_avg_pool2d(x, 1)
+            return x * torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))
+
+    se_body = seq(
+        *cbn(256, 64, 1), *cbn(64, 64, 3), *cbn(64, 256, 1, relu=False),
+        SqueezeExcitation(256, 16),
+    )  # fmt: skip
+    se_block = Residual(se_body, None)
+
     # MobileNets ---------------------------------------------------------------------------
     def dw_pw(c_in: int, c_out: int, stride: int) -> list:
         dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
@@ -680,6 +701,7 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         "fcn": (fcn, (3, 224, 224)),
         "segnet": (SegNet(), (3, 360, 480)),
         "sd_vae_down_block": (vae_down_block(128, 256), (128, 128, 128)),
+        "se_block": (se_block, (256, 56, 56)),
     }
 
 
@@ -699,7 +721,7 @@ def test_every_spec_is_covered() -> None:
     test_matches_pytorch.
     """
     assert set(ALL_SPECS) == {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
-    assert len(ALL_SPECS) == 14
+    assert len(ALL_SPECS) == 15
 
 
 @cache

@@ -491,6 +491,12 @@ ACTIVATIONS = {
     "silu": F.silu,
     "hardswish": F.hardswish,
     "softmax": lambda values: F.softmax(values, dim=1),
+    "hardsigmoid": F.hardsigmoid,
+    "elu": F.elu,
+    "selu": F.selu,
+    "mish": F.mish,
+    "softplus": F.softplus,
+    "identity": lambda values: values,
 }
 
 
@@ -578,3 +584,68 @@ def test_seed_maxpool2d_example():
         torch.from_numpy(values)
     )
     np.testing.assert_array_equal(torch_result.numpy(), expected)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["elu", "softplus"]),
+    st.floats(0.1, 3),
+    st.floats(0.25, 4),
+    st.floats(-2, 20),
+)
+def test_elu_alpha_and_softplus_beta_threshold(function, alpha, beta, threshold):
+    layer = {"name": "act", "type": "activation", "function": function}
+    layer |= {"alpha": alpha} if function == "elu" else {"beta": beta, "threshold": threshold}
+    arrays = reference([2, 9, 9], layer)
+    x = input_of(arrays) * 4
+    actual = apply_activation(arrays["input"] * 4, function, alpha=alpha, beta=beta,
+                              threshold=threshold)  # fmt: skip
+    if function == "elu":
+        expected = F.elu(x, alpha)
+        assert_close(arrays["act/output"], F.elu(input_of(arrays), alpha))
+    else:
+        expected = F.softplus(x, beta, threshold)
+        assert_close(arrays["act/output"], F.softplus(input_of(arrays), beta, threshold))
+    assert_close(actual, expected)
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(0, 3), st.booleans(), st.data())
+def test_prelu(channels, dims, per_channel, data):
+    sizes = data.draw(spatial(dims)) if dims else []
+    layer = {"name": "act", "type": "prelu", "num_parameters": channels if per_channel else 1}
+    arrays = reference([channels, *sizes], layer)
+    expected = F.prelu(input_of(arrays), tensor(arrays, "act/weight"))
+    assert_close(arrays["act/output"], expected)
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(0, 3), st.data())
+def test_scale(channels, dims, data):
+    sizes = data.draw(spatial(dims)) if dims else []
+    arrays = reference([channels, *sizes], {"name": "gamma", "type": "scale"})
+    weight = tensor(arrays, "gamma/weight").reshape(channels, *(1,) * dims)
+    assert_close(arrays["gamma/output"], weight * input_of(arrays))
+
+
+@SETTINGS
+@given(st.sampled_from(["add", "multiply"]), st.integers(1, 3), st.integers(2, 3), st.data())
+def test_broadcast_add_and_multiply(kind, dims, count, data):
+    """Operands of C or 1 channels, each the map or a global 1x1 (SE's gate), broadcast."""
+    sizes = data.draw(spatial(dims, 2))
+    channels = data.draw(st.integers(1, 3))
+    layers, names = [], []
+    for index in range(count):
+        width = data.draw(st.sampled_from([channels, 1]))
+        layers.append({"name": f"c{index}", "type": "conv", "out_channels": width,
+                       "kernel_size": 1, "inputs": ["input"]})  # fmt: skip
+        if data.draw(st.booleans()):
+            layers.append({"name": f"g{index}", "type": "global_max_pool"})
+        names.append(layers[-1]["name"])
+    layers.append({"name": "join", "type": kind, "inputs": names})
+    arrays = reference([channels, *sizes], *layers)
+    operands = [torch.from_numpy(arrays[f"{name}/output"]) for name in names]
+    expected = operands[0]
+    for operand in operands[1:]:
+        expected = expected + operand if kind == "add" else expected * operand
+    assert_close(arrays["join/output"], expected)

@@ -359,6 +359,22 @@ SMALL_NETWORKS = [
         id="shuffle-norm",
     ),
 ]
+SMALL_NETWORKS.append(
+    pytest.param(
+        [
+            {"name": "x", **conv(stride=2, padding=1)},
+            {"type": "global_avg_pool"},
+            {"name": "gate", "type": "conv", "out_channels": 4, "kernel_size": 1,
+             "activation": "sigmoid"},
+            {"name": "scaled", "type": "multiply", "inputs": ["x", "gate"]},
+            {"type": "add", "inputs": ["scaled", "x"]},
+            {"type": "prelu", "num_parameters": 4},
+            {"type": "scale"},
+            {"type": "activation", "function": "mish"},
+        ],
+        id="se-gate",
+    )
+)  # fmt: skip
 SMALL_INPUT = [2, "H", 8]
 SMALL_RANGE = range(1, 41)
 

@@ -1235,12 +1235,95 @@ def test_add_and_concat(data):
         assert report.totals.params == torch_params(*(conv for conv, _ in outputs))
 
 
+@SETTINGS
+@given(data=st.data())
+def test_broadcast_add_and_multiply(data):
+    """Operands of 1x1 convs (width C, 1 or another) and adaptive pools (the map, a global
+    1x1, or a smaller map): convcalc joins exactly what torch joins, but for a single row or
+    column that torch broadcasts over a map (see test_a_row_is_broadcast_by_torch_only)."""
+    dims = data.draw(st.integers(1, 3), label="dims")
+    channels = data.draw(st.integers(2, 4), label="channels")
+    spatial = tuple(data.draw(st.integers(2, 4), label="size") for _ in range(dims))
+    kind = data.draw(st.sampled_from(["add", "multiply"]), label="kind")
+    count = data.draw(st.integers(2, 3), label="operands")
+    x = torch.randn(1, channels, *spatial)
+    layers, names, convs, tensors = [], [], [], []
+    for index in range(count):
+        width = data.draw(st.sampled_from([channels, 1, channels + 1]), label="width")
+        form = data.draw(st.sampled_from(["map", "global", "smaller"]), label="form")
+        sizes = {"map": list(spatial), "global": [1] * dims}.get(form, [n - 1 for n in spatial])
+        conv = module("Conv", dims, channels, width, 1)
+        layers += [
+            {"name": f"c{index}", "type": "conv", "out_channels": width, "kernel_size": 1,
+             "inputs": ["input"]},
+            {"name": f"p{index}", "type": "adaptive_avg_pool", "output_size": sizes},
+        ]  # fmt: skip
+        names.append(f"p{index}")
+        convs.append(conv)
+        with torch.no_grad():
+            tensors.append(getattr(F, f"adaptive_avg_pool{dims}d")(conv(x), sizes))
+    layers.append({"name": "join", "type": kind, "inputs": names})
+
+    def with_torch():
+        result = tensors[0]
+        for operand in tensors[1:]:
+            result = result + operand if kind == "add" else result * operand
+        return shape_of(result)
+
+    report = outcome(lambda: run((channels, *spatial), *layers))
+    mine = report if report == "error" else report.layers[-1].output_shape
+    theirs = outcome(with_torch)
+    partial = [
+        shape_of(t)[1:] for t in tensors if 1 in shape_of(t)[1:] and set(shape_of(t)[1:]) != {1}
+    ]
+    if mine == "error" and theirs != "error" and partial:
+        return  # a row or column of a map, which convcalc does not broadcast
+    assert mine == theirs
+    if mine != "error":
+        join = report.layers[-1]
+        assert report.totals.params == torch_params(*convs)
+        assert join.macs == 0
+        assert join.flops == (count - 1) * prod(mine)
+        # Each operand's values reach the output values they are broadcast to.
+        reached = sum(int(torch.ones_like(t).expand(1, *mine).sum()) for t in tensors)
+        assert join.connections == reached
+
+
+@pytest.mark.parametrize("kind", ["add", "multiply"])
+def test_a_row_is_broadcast_by_torch_only(kind):
+    """torch spreads a 4x1x3 row over a 4x5x3 map; convcalc asks for a global tensor."""
+    x = torch.randn(1, 4, 5, 3)
+    row = F.adaptive_avg_pool2d(x, (1, 3))
+    assert shape_of(x + row) == shape_of(x * row) == (4, 5, 3)
+    with pytest.raises(ConvCalcError, match="spatial sizes equal or all 1"):
+        run((4, 5, 3), {"name": "row", "type": "adaptive_avg_pool", "output_size": [1, 3]},
+            {"type": kind, "inputs": ["row", "input"]})  # fmt: skip
+
+
+def test_operands_of_different_ranks_are_refused_though_torch_aligns_them():
+    """torch aligns a flat [N, 4] with the last dim of [N, 4, 4, 4]; convcalc's operands
+    are channels first, so it refuses rather than join channels with widths."""
+    assert tuple((torch.randn(1, 4) + torch.randn(1, 4, 4, 4)).shape) == (1, 4, 4, 4)
+    with pytest.raises(ConvCalcError, match="the same number of dims"):
+        run((4, 4, 4), {"name": "flat", "type": "global_avg_pool"}, {"type": "flatten"},
+            {"type": "add", "inputs": ["flatten2", "input"]})  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "function",
-    ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax"],
-)
+    [
+        "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax",
+        "hardsigmoid", "elu", "selu", "mish", "softplus", "identity",
+    ],
+)  # fmt: skip
 def test_activation_and_dropout(function):
     torch_module = {
+        "hardsigmoid": nn.Hardsigmoid(),
+        "elu": nn.ELU(),
+        "selu": nn.SELU(),
+        "mish": nn.Mish(),
+        "softplus": nn.Softplus(),
+        "identity": nn.Identity(),
         "relu": nn.ReLU(),
         "relu6": nn.ReLU6(),
         "leaky_relu": nn.LeakyReLU(),
@@ -1255,6 +1338,40 @@ def test_activation_and_dropout(function):
     y = nn.Dropout().eval()(torch_module(torch.randn(1, 3, 4, 5)))
     assert [row.output_shape for row in report.layers] == [shape_of(y)] * 2
     assert report.totals.params == torch_params(torch_module) == 0
+
+
+@SETTINGS
+@given(data=st.data())
+def test_prelu(data):
+    """One slope or one per channel: torch refuses any other count, as convcalc does."""
+    dims = data.draw(st.integers(0, 3), label="dims")
+    channels = data.draw(st.integers(1, 6), label="channels")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    num_parameters = data.draw(st.sampled_from([1, channels, 7]), label="num_parameters")
+    spec = {"type": "prelu", "num_parameters": num_parameters}
+    prelu = nn.PReLU(num_parameters)
+    mine = outcome(lambda: run((channels, *spatial), spec).layers[-1].output_shape)
+    theirs = outcome(lambda: shape_of(prelu(torch.randn(1, channels, *spatial))))
+    assert mine == theirs
+    if mine != "error":
+        row = run((channels, *spatial), spec).layers[-1]
+        assert row.params == torch_params(prelu) == num_parameters
+        assert row.macs == row.connections == 0
+
+
+@SETTINGS
+@given(data=st.data())
+def test_scale(data):
+    """ConvNeXt's layer scale (torchvision CNBlock: a [C, 1, 1] parameter times x)."""
+    dims = data.draw(st.integers(1, 3), label="dims")
+    channels = data.draw(st.integers(1, 6), label="channels")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    row = run((channels, *spatial), {"type": "scale"}).layers[-1]
+    layer_scale = nn.Parameter(torch.ones(channels, *(1,) * dims) * 1e-6)
+    y = layer_scale * torch.randn(1, channels, *spatial)
+    assert row.output_shape == shape_of(y)
+    assert row.params == layer_scale.numel()
+    assert row.macs == 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -204,6 +204,71 @@ def test_random_networks_agree(spec):
     ]
 
 
+@st.composite
+def gated_network(draw):
+    """x, a random window layer; a gate made of a global pool of x (SE) or a one-channel
+    1x1 conv of it (a spatial attention map); x and the gate joined by multiply or add, in
+    either order, then a residual add and maybe one more window layer."""
+    dims = draw(st.integers(1, 3))
+    size = {1: 20, 2: 12, 3: 7}[dims]
+    spatial = [draw(st.integers(3, size)) for _ in range(dims)]
+    channels = draw(st.integers(1, 3))
+    x = draw(random_layer(dims))
+    if "out_channels" in x:
+        x["out_channels"] = channels
+    gate = (
+        [{"type": draw(st.sampled_from(["global_avg_pool", "global_max_pool"]))},
+         {"name": "gate", "type": "conv", "out_channels": channels, "kernel_size": 1,
+          "activation": "sigmoid"}]
+        if draw(st.booleans())
+        else [{"name": "gate", "type": "conv", "out_channels": 1, "kernel_size": 1,
+               "activation": "hardsigmoid"}]
+    )  # fmt: skip
+    operands = draw(st.permutations(["x", "gate"]))
+    layers = [
+        {"name": "x", **x},
+        *gate,
+        {"name": "joined", "type": draw(st.sampled_from(["multiply", "add"])),
+         "inputs": operands},
+        {"name": "residual", "type": "add", "inputs": ["joined", "x"]},
+    ]  # fmt: skip
+    if draw(st.booleans()):
+        layers.append(draw(random_layer(dims)))
+    return {"input": [channels, *spatial], "batch": 2, "layers": layers}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(gated_network())
+def test_gated_networks_agree(spec):
+    """A gate broadcast over x (SE's x * gate): every output reads what the gate read."""
+    try:
+        verification = verified(spec)
+    except ConvCalcError:
+        assume(False)
+        raise
+    assert verification.ok, verification.mismatches
+
+
+@pytest.mark.xfail(strict=True, reason="a field that is neither still nor moving")
+def test_a_gate_that_misses_rows_of_the_map_it_scales():
+    """The gate pools x's every other row only, and scales all of x: output row o reads the
+    rows the gate read and row o itself, a field that grows at the last row. convcalc
+    predicts the whole map at every row, which the measured ends contradict."""
+    spec = {
+        "input": [1, 8],
+        "layers": [
+            {"name": "strided", "type": "conv", "out_channels": 1, "kernel_size": 1, "stride": 2},
+            {"name": "gate", "type": "global_avg_pool"},
+            {"type": "multiply", "inputs": ["input", "gate"]},
+        ],
+    }
+    assert verified(spec).ok
+
+
 def test_align_corners_connections_in_float32():
     """Linear, align_corners, 54 -> 27: PyTorch computes output 26's source 26 * (53/26) in
     float32 as 52.999996, so input 52 gets weight 3.8e-6 (a connection) beside input 53.

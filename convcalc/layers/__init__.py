@@ -32,6 +32,8 @@ _CLASSES = {
     "flatten": ("dense", "Flatten"),
     "dense": ("dense", "Dense"),
     "activation": ("elementwise", "Activation"),
+    "prelu": ("elementwise", "PReLU"),
+    "scale": ("elementwise", "Scale"),
     "batchnorm": ("elementwise", "BatchNorm"),
     "dropout": ("elementwise", "Dropout"),
     "layer_norm": ("norm", "LayerNorm"),
@@ -40,6 +42,7 @@ _CLASSES = {
     "lrn": ("norm", "LocalResponseNorm"),
     "pad": ("pad", "Pad"),
     "add": ("merge", "Add"),
+    "multiply": ("merge", "Multiply"),
     "concat": ("merge", "Concat"),
 }
 

@@ -1,4 +1,5 @@
-"""Layers that keep the shape and work value by value: activation, batchnorm, dropout."""
+"""Layers that keep the shape and work value by value: activation, prelu, scale,
+batchnorm, dropout."""
 
 from __future__ import annotations
 
@@ -6,10 +7,25 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from convcalc.layers.base import Cost, Inputs, Layer, Result
+from convcalc.errors import ConvCalcError
+from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result
 
 Function = Literal[
-    "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "softmax"
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "hardswish",
+    "softmax",
+    "hardsigmoid",
+    "elu",
+    "selu",
+    "mish",
+    "softplus",
+    "identity",
 ]
 
 # FLOPs per value: one per arithmetic operation or comparison, one per transcendental
@@ -24,7 +40,17 @@ ACTIVATION_FLOPS: dict[str, int] = {
     "silu": 5,  # x * sigmoid(x)
     "hardswish": 5,  # x * min(max(x + 3, 0), 6) / 6
     "softmax": 5,  # running max, subtract, exp, sum, divide
+    "hardsigmoid": 4,  # min(max(x + 3, 0), 6) / 6
+    "elu": 4,  # x if x > 0 else alpha * (exp(x) - 1)
+    "selu": 5,  # scale * elu(x) with SELU's alpha
+    "mish": 5,  # x * tanh(log(1 + exp(x)))
+    "softplus": 5,  # log(1 + exp(beta * x)) / beta; PyTorch's linear guard not counted
+    "identity": 0,
 }
+
+# Klambauer et al. 2017, "Self-normalizing neural networks", eq. 2; PyTorch's nn.SELU.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def activation_flops(function: str | None, values: int) -> int:
@@ -32,9 +58,17 @@ def activation_flops(function: str | None, values: int) -> int:
     return ACTIVATION_FLOPS[function] * values if function else 0
 
 
-def apply_activation(values, function: str | None, negative_slope: float = 0.01):
-    """The activation's NumPy forward, in place where it can be (PyTorch's definitions)."""
-    if function is None:
+def apply_activation(
+    values,
+    function: str | None,
+    negative_slope: float = 0.01,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    threshold: float = 20.0,
+):
+    """The activation's NumPy forward, in place where it can be (PyTorch's definitions);
+    the keyword settings are those of leaky_relu, elu and softplus."""
+    if function is None or function == "identity":
         return values
     import numpy as np
 
@@ -56,9 +90,30 @@ def apply_activation(values, function: str | None, negative_slope: float = 0.01)
         return values * numeric.sigmoid(values)
     if function == "hardswish":
         return values * np.clip(values + 3, 0, 6) / values.dtype.type(6)
+    if function == "hardsigmoid":
+        return np.clip(values + 3, 0, 6) / values.dtype.type(6)
+    if function in ("elu", "selu"):
+        scale, alpha = (SELU_SCALE, SELU_ALPHA) if function == "selu" else (1.0, alpha)
+        # expm1 keeps the precision of small negative x, as PyTorch's kernel does.
+        negative = values.dtype.type(alpha) * np.expm1(np.minimum(values, 0))
+        return values.dtype.type(scale) * np.where(values > 0, values, negative)
+    if function == "mish":
+        return values * np.tanh(_softplus(values, 1.0, 20.0))
+    if function == "softplus":
+        return _softplus(values, beta, threshold)
     # softmax over the channels, shifted by the max for range
     shifted = np.exp(values - values.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _softplus(values, beta: float, threshold: float):
+    """PyTorch's softplus: log(1 + exp(beta x)) / beta, and x itself where beta x exceeds
+    the threshold (where the two agree to float precision)."""
+    import numpy as np
+
+    scaled = values * values.dtype.type(beta)
+    smooth = np.logaddexp(values.dtype.type(0), scaled) / values.dtype.type(beta)
+    return np.where(scaled > threshold, values, smooth)
 
 
 class Activation(Layer):
@@ -67,13 +122,83 @@ class Activation(Layer):
     type: Literal["activation"] = "activation"
     function: Function
     negative_slope: float = 0.01  # leaky_relu only
+    alpha: float = 1.0  # elu only (selu's is fixed)
+    beta: Annotated[float, Field(gt=0)] = 1.0  # softplus only
+    threshold: float = 20.0  # softplus only
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
         return Result(shape, Cost(flops=activation_flops(self.function, shape.numel)))
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
-        return apply_activation(values[0].copy(), self.function, self.negative_slope)
+        return apply_activation(
+            values[0].copy(),
+            self.function,
+            self.negative_slope,
+            alpha=self.alpha,
+            beta=self.beta,
+            threshold=self.threshold,
+        )
+
+
+def _per_channel(weight, ndim: int):
+    """A [C] weight shaped to multiply [batch, C, *spatial] values."""
+    return weight.reshape(1, -1, *(1,) * (ndim - 2))
+
+
+class PReLU(Layer):
+    """Leaky ReLU with a learnable slope (He et al. 2015, eq. 1): one slope for all
+    channels, or one per channel.
+
+    PyTorch's nn.PReLU(num_parameters): its weight holds 1 or C slopes (its initial value,
+    0.25, changes no figure). x if x >= 0 else a*x: a comparison and a multiply per value.
+    """
+
+    type: Literal["prelu"] = "prelu"
+    num_parameters: PositiveInt = 1
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        if self.num_parameters not in (1, shape.channels):
+            raise ConvCalcError(
+                f"num_parameters {self.num_parameters} is neither 1 nor the input's"
+                f" {shape.channels} channels",
+                field="num_parameters",
+            )
+        return Result(shape, Cost(params=self.num_parameters, flops=2 * shape.numel))
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """PyTorch's weight [num_parameters]: slopes drawn away from 0 and 1."""
+        import numpy as np
+
+        return {"weight": rng.uniform(0.1, 0.5, self.num_parameters).astype(np.float32)}
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        import numpy as np
+
+        slope = _per_channel(weights["weight"], values[0].ndim)
+        return np.where(values[0] >= 0, values[0], values[0] * slope)
+
+
+class Scale(Layer):
+    """A learnable per-channel scale, gamma * x (ConvNeXt's layer scale, Liu et al. 2022,
+    after Touvron et al. 2021): C params, one multiply per value, no MAC (the convention's
+    MACs are those of conv and dense, as for batchnorm's scale)."""
+
+    type: Literal["scale"] = "scale"
+
+    def analyze(self, inputs: Inputs) -> Result:
+        shape = inputs.only
+        return Result(shape, Cost(params=shape.channels, flops=shape.numel))
+
+    def make_weights(self, inputs: Inputs, rng) -> dict:
+        """gamma as `weight` [C] (torchvision's ConvNeXt holds it as layer_scale [C, 1, 1])."""
+        import numpy as np
+
+        return {"weight": rng.uniform(0.5, 1.5, inputs.only.channels).astype(np.float32)}
+
+    def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
+        return values[0] * _per_channel(weights["weight"], values[0].ndim)
 
 
 class BatchNorm(Layer):
