@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 COUNT = "count"  # an int: '25.6 M', and exact in JSON and CSV
 BYTES = "bytes"  # an int of bytes: '98.0 MiB'
 SHAPE = "shape"  # channels then spatial sizes: 64x56x56
-FIELD = "field"  # one Fraction per spatial dim: 7x7, 3/2x3/2
+FIELD = "field"  # one exact number (int, or Fraction) per spatial dim: 7x7, 3/2x3/2
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Facts:
     value_bytes: int  # the bytes of one value, times the batch
     # The receptive field's size, effective stride and effective padding, each one value
     # per spatial dim (None: known once sizes are set); all None for a layer's part.
-    field: tuple[tuple[Fraction, ...] | None, ...] = (None, None, None)
+    field: tuple[tuple[int | Fraction, ...] | None, ...] = (None, None, None)
 
 
 @dataclass(frozen=True)
