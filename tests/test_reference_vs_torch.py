@@ -219,6 +219,51 @@ def test_conv_transpose(case):
 
 
 @st.composite
+def conv_transpose_output_size_case(draw):
+    """A conv_transpose case with output_size drawn in PyTorch's valid range."""
+    input_shape, layer = draw(conv_transpose_case())
+    del layer["output_padding"]
+    dims = len(input_shape) - 1
+    kernel, padding = each(layer["kernel_size"], dims), each(layer["padding"], dims)
+    smallest = [
+        (n - 1) * s - 2 * p + d * (k - 1) + 1
+        for n, s, p, d, k in zip(
+            input_shape[1:], layer["stride"], padding, layer["dilation"], kernel, strict=True
+        )
+    ]
+    assume(all(low + s - 1 >= 1 for low, s in zip(smallest, layer["stride"], strict=True)))
+    layer["output_size"] = [
+        draw(st.integers(max(low, 1), low + s - 1))
+        for low, s in zip(smallest, layer["stride"], strict=True)
+    ]
+    return input_shape, layer
+
+
+@SETTINGS
+@given(conv_transpose_output_size_case())
+def test_conv_transpose_output_size(case):
+    input_shape, layer = case
+    arrays = reference(input_shape, layer)
+    dims = len(input_shape) - 1
+    conv = getattr(torch.nn, f"ConvTranspose{dims}d")(
+        input_shape[0],
+        layer["out_channels"],
+        layer["kernel_size"],
+        stride=layer["stride"],
+        padding=layer["padding"],
+        groups=layer["groups"],
+        bias=layer["bias"],
+        dilation=layer["dilation"],
+    )
+    with torch.no_grad():
+        conv.weight.copy_(tensor(arrays, "conv_transpose1/weight"))
+        if layer["bias"]:
+            conv.bias.copy_(tensor(arrays, "conv_transpose1/bias"))
+        expected = conv(input_of(arrays), output_size=layer["output_size"])
+    assert_close(arrays["conv_transpose1/output"], expected)
+
+
+@st.composite
 def pool_case(draw):
     dims = draw(st.integers(1, 3))
     kernel = [draw(st.integers(1, 3)) for _ in range(dims)]

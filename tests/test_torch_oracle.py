@@ -599,6 +599,80 @@ def test_conv_transpose_validity_agrees_with_torch(data):
     assert mine == outcome(with_torch)
 
 
+@SETTINGS
+@given(data=st.data())
+def test_conv_transpose_output_size(data):
+    """forward(output_size=...): the same shape, params, MACs and connections, or both
+    refuse (sizes outside [smallest, smallest + stride - 1])."""
+    dims = data.draw(st.integers(1, 2), label="dims")
+    groups = data.draw(st.integers(1, 2), label="groups")
+    in_channels = groups * data.draw(st.integers(1, 2), label="in per group")
+    out_channels = groups * data.draw(st.integers(1, 2), label="out per group")
+    kernel = data.draw(st.integers(1, 3), label="kernel")
+    stride = data.draw(st.integers(1, 3), label="stride")
+    dilation = data.draw(st.integers(1, 2), label="dilation")
+    padding = data.draw(st.integers(0, 2), label="padding")
+    bias = data.draw(st.booleans(), label="bias")
+    spatial = tuple(data.draw(st.integers(1, 4), label="size") for _ in range(dims))
+    smallest = [(n - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1 for n in spatial]
+    output_size = [
+        data.draw(st.integers(max(1, low - 1), max(1, low + stride)), label="output_size")
+        for low in smallest
+    ]
+    spec = {
+        "type": "conv_transpose",
+        "out_channels": out_channels,
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "bias": bias,
+        "output_size": output_size,
+    }
+    conv = module(
+        "ConvTranspose",
+        dims,
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        groups=groups,
+        bias=bias,
+        dilation=dilation,
+    )
+
+    def with_torch():
+        with torch.no_grad():
+            return shape_of(conv(torch.randn(1, in_channels, *spatial), output_size=output_size))
+
+    mine = outcome(lambda: run((in_channels, *spatial), spec).layers[-1].output_shape)
+    assert mine == outcome(with_torch)
+    if mine == "error":
+        return
+    row = run((in_channels, *spatial), spec).layers[-1]
+    assert row.params == torch_params(conv)
+    assert row.macs == in_channels * prod(spatial) * (out_channels // groups) * kernel**dims
+    conv = conv.double()
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        if bias:
+            conv.bias.zero_()
+        taps = conv(ones(in_channels, spatial), output_size=output_size)
+    assert row.connections == int(taps.sum()) + (taps.numel() if bias else 0)
+
+
+def test_conv_transpose_output_size_refusal_matches_torch():
+    """Both refuse 5 where a 2x2 input's stride-2 output may be 3 or 4."""
+    conv = nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1)
+    with pytest.raises(ValueError, match=r"valid sizes range from \[3, 3\] to \[4, 4\]"):
+        conv(torch.randn(1, 1, 2, 2), output_size=[4, 5])
+    with pytest.raises(ConvCalcError, match=r"5 in spatial dim 2 .* range \[3, 4\]"):
+        run((1, 2, 2), {"type": "conv_transpose", "out_channels": 1, "kernel_size": 3,
+                        "stride": 2, "padding": 1, "output_size": [4, 5]})  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------
 # pooling
 

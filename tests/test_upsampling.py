@@ -179,3 +179,70 @@ def test_a_huge_upsample_of_a_small_input_does_not_visit_every_output(monkeypatc
         report = run([1, 3, 5], layer)
         assert report.layers[-1].output_shape == (1, 2**20 - 3, 2**20 - 5)
     assert len(calls) < 10_000  # position by position: over 4 million
+
+
+# conv_transpose output_size: PyTorch's forward(output_size=...) chooses output_padding.
+OUTPUT_SIZE = {"type": "conv_transpose", "out_channels": 4, "kernel_size": 4, "stride": 2,
+               "padding": 1, "groups": 2}  # fmt: skip
+
+
+@pytest.mark.parametrize(("output_size", "output_padding"), [(14, 0), (15, 1), ([14, 15], [0, 1])])
+def test_output_size_is_the_output_padding_it_chooses(output_size, output_padding):
+    # Smallest size (7-1)*2 - 2 + 3 + 1 = 14; stride 2 allows 14 and 15.
+    chosen = run([8, 7, 7], {**OUTPUT_SIZE, "output_size": output_size}).layers[0]
+    given = run([8, 7, 7], {**OUTPUT_SIZE, "output_padding": output_padding}).layers[0]
+    sizes = output_size if isinstance(output_size, list) else [output_size] * 2
+    assert chosen.output_shape == (4, *sizes)
+    assert chosen.params == 8 * 2 * 16 + 4
+    assert chosen.macs == 8 * 49 * 2 * 16
+    assert chosen == given
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"output_size": 13}, r"13 in spatial dim 1 is outside the valid range \[14, 15\]"),
+        ({"output_size": [14, 16]}, r"16 in spatial dim 2 is outside the valid range \[14, 15\]"),
+        ({"output_size": [14, 14, 14]}, "3 values for a 2-d input"),
+        ({"output_size": 15, "output_padding": 1}, "give output_padding 0, or no output_size"),
+        ({"output_size": 14, "padding": "same"}, "cannot go with padding 'same'"),
+    ],
+)
+def test_output_size_refusals(fields, message):
+    with pytest.raises(ConvCalcError, match=message) as caught:
+        run([8, 7, 7], {**OUTPUT_SIZE, **fields})
+    assert caught.value.field == "output_size"
+    assert "\n" not in str(caught.value)
+
+
+def test_output_size_with_output_padding_zero_is_accepted():
+    row = run([8, 7, 7], {**OUTPUT_SIZE, "output_size": 15, "output_padding": 0}).layers[0]
+    assert row.output_shape == (4, 15, 15)
+
+
+def test_output_size_refused_on_formula_sizes():
+    # The output padding would be a formula of H: refused rather than kept as a condition.
+    with pytest.raises(ConvCalcError, match="needs number input sizes, not 8xHxW") as caught:
+        run([8, "H", "W"], {**OUTPUT_SIZE, "output_size": 14})
+    assert caught.value.field == "output_size"
+    # Number sizes given for the run (verify's input_shape) make it a plain case.
+    from convcalc.spec import build
+    from convcalc.verification import verify
+
+    network = build({"input": [8, "H", "W"], "layers": [{**OUTPUT_SIZE, "output_size": 15}]})
+    result = verify(network, input_shape=(8, 7, 7))
+    assert result.report.layers[0].output_shape == (4, 15, 15)
+    assert result.ok
+
+
+def test_output_size_verifies():
+    from convcalc.spec import build
+    from convcalc.verification import verify
+
+    network = build({"input": [2, 5, 5], "batch": 2, "layers": [
+        {"name": "up", "type": "conv_transpose", "out_channels": 3, "kernel_size": 3,
+         "stride": 3, "padding": 1, "output_size": [13, 15]},
+    ]})  # fmt: skip
+    result = verify(network)
+    assert result.report.layers[0].output_shape == (3, 13, 15)
+    assert result.ok

@@ -15,6 +15,7 @@ from convcalc.layers.base import (
     Result,
     Shape,
     SizeArg,
+    SpatialInt,
     by_dims,
     check_groups,
     kernel_volume,
@@ -27,7 +28,8 @@ from convcalc.layers.elementwise import Function, apply_activation
 
 
 class ConvTranspose(Layer):
-    """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch)."""
+    """out = (in-1)*s - p_before - p_after + d*(k-1) + output_padding + 1 (PyTorch), or
+    output_size, which chooses output_padding."""
 
     spatial = True
     field_kind = FieldKind.ENVELOPE  # stride 1/s
@@ -38,6 +40,8 @@ class ConvTranspose(Layer):
     stride: SizeArg = 1
     padding: PaddingArg = 0
     output_padding: int | list[int] = 0
+    # PyTorch's forward(output_size=...): the spatial sizes wanted, which choose output_padding.
+    output_size: SpatialInt | list[SpatialInt] | None = None
     dilation: SizeArg = 1
     groups: PositiveInt = 1
     bias: bool = True
@@ -142,6 +146,12 @@ class ConvTranspose(Layer):
             output_padding = tuple(a + b for a, b in zip(output_padding, extra, strict=True))
         else:
             pads = resolve_padding(self.padding, shape.spatial, kernel, strides, dilations)
+        windows = tuple(
+            dimension.Window(k, s, before, after, d)
+            for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
+        )
+        if self.output_size is not None:
+            output_padding = self._chosen_output_padding(shape, windows, output_padding)
         for s, d, extra in zip(strides, dilations, output_padding, strict=True):
             if not 0 <= extra < max(s, d):
                 # PyTorch's bound (ConvTranspose: "output padding must be smaller than either
@@ -150,8 +160,36 @@ class ConvTranspose(Layer):
                 raise ConvCalcError(
                     f"output_padding {extra} must be {bound}", field="output_padding"
                 )
-        windows = tuple(
-            dimension.Window(k, s, before, after, d)
-            for k, s, (before, after), d in zip(kernel, strides, pads, dilations, strict=True)
-        )
         return windows, output_padding
+
+    def _chosen_output_padding(
+        self, shape: Shape, windows: tuple[dimension.Window, ...], output_padding: tuple
+    ) -> tuple[int, ...]:
+        """The output padding that gives `output_size`, as PyTorch's _ConvTransposeNd.
+        _output_padding chooses it: the size wanted less the smallest size, which must be
+        in [smallest, smallest + stride - 1]."""
+        if self.padding == "same":
+            # PyTorch refuses padding='same' for ConvTranspose; here 'same' already sets it.
+            raise ConvCalcError("output_size cannot go with padding 'same'", field="output_size")
+        if any(output_padding):
+            raise ConvCalcError(
+                "output_size chooses the output padding: give output_padding 0, or no output_size",
+                field="output_size",
+            )
+        if not dimension.is_known(*shape.spatial):
+            raise ConvCalcError(f"needs number input sizes, not {shape}", field="output_size")
+        wanted = per_dim(self.output_size, len(shape.spatial), "output_size")
+        chosen = []
+        for axis, (size, window, out) in enumerate(
+            zip(shape.spatial, windows, wanted, strict=True)
+        ):
+            smallest = dimension.transposed_output_size(size, window)
+            largest = smallest + window.stride - 1
+            if not smallest <= out <= largest:
+                raise ConvCalcError(
+                    f"{out} in spatial dim {axis + 1} is outside the valid range"
+                    f" [{smallest}, {largest}] for input size {size}",
+                    field="output_size",
+                )
+            chosen.append(out - smallest)
+        return tuple(chosen)
