@@ -298,7 +298,9 @@ class _Forward:
     def layer(self, layer: Layer, row: Row, tick: Callable[[], None]) -> dict[str, object]:
         """Run one layer; return its measured shape, params, MACs and connections."""
         sources = list(row.inputs)
-        inputs = Inputs([self.shapes[name] for name in sources], sources, self.seen.get)
+        inputs = Inputs(
+            [self.shapes[name] for name in sources], sources, self.seen.get, self.shapes[INPUT]
+        )
         self.inputs.append(inputs)
         weights = layer.make_weights(inputs, self.rng)
         macs_before = self.kernels.macs
