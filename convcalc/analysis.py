@@ -151,7 +151,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         sources = layer.inputs or [previous]
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
-            result = _result(layer, Inputs(in_shapes, sources, seen.get), results)
+            result = _result(layer, Inputs(in_shapes, sources, seen.get, source), results)
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -264,10 +264,12 @@ def _result(layer: Layer, inputs: Inputs, results: dict[tuple, Result] | None) -
     settings on the same input shape, kept in `results` (None: keep none).
 
     Networks repeat layers (a block's, a chain's): a one-input layer that names no other
-    layer gets only its input's shape and its own fields, so its result follows from
-    those (see Layer.analyze), and the same layer further on need not be worked out again.
+    layer (none of its `references` set) gets only its input's shape and its own fields,
+    so its result follows from those (see Layer.analyze), and the same layer further on
+    need not be worked out again.
     """
-    if results is None or len(inputs.shapes) != 1 or type(layer).references:
+    names_another = any(getattr(layer, field) is not None for field in type(layer).references)
+    if results is None or len(inputs.shapes) != 1 or names_another:
         return layer.analyze(inputs)
     # Field values are numbers, strings, lists of them and None, whose repr tells them apart.
     settings = repr([value for key, value in layer.__dict__.items() if key not in _WIRING])

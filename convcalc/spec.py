@@ -431,7 +431,7 @@ class _Expansion:
                     previous = self._block(raw, local, sources, prefix, stack, repeat)
                 else:
                     previous = self._plain(
-                        raw, local, sources, names, expanded, prefix, repeat, line
+                        raw, local, sources, names, expanded, prefix, repeat, line, raws, position
                     )
             except ConvCalcError as error:
                 label = f"{prefix}{local}" if isinstance(local, str) else None
@@ -465,11 +465,14 @@ class _Expansion:
         prefix: str,
         repeat: int,
         line: int | None,
+        raws: list[Any],
+        position: int,
     ) -> str:
         cls, _ = layer_class(raw.get("type"))
         for reference in cls.references:
             if isinstance(raw.get(reference), str):
-                raw[reference] = _resolve(raw[reference], names, expanded, [], 0, reference)
+                given = raw[reference]
+                raw[reference] = _resolve(given, names, expanded, raws, position, reference)
         for copy in range(repeat):
             name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
             self._append({**raw, "name": name, "inputs": sources}, line)
@@ -563,7 +566,7 @@ def _resolve(
         return name
     if any(isinstance(raw, dict) and raw.get("name") == name for raw in raws[position:]):
         raise ConvCalcError(
-            f"{shown(name)} comes later: inputs must name earlier layers (no cycles)",
+            f"{shown(name)} comes later: {field_name} must name earlier layers (no cycles)",
             field=field_name,
         )
     raise ConvCalcError(

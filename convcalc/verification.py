@@ -298,7 +298,9 @@ class _Forward:
     def layer(self, layer: Layer, row: Row, tick: Callable[[], None]) -> dict[str, object]:
         """Run one layer; return its measured shape, params, MACs and connections."""
         sources = list(row.inputs)
-        inputs = Inputs([self.shapes[name] for name in sources], sources, self.seen.get)
+        inputs = Inputs(
+            [self.shapes[name] for name in sources], sources, self.seen.get, self.shapes[INPUT]
+        )
         self.inputs.append(inputs)
         weights = layer.make_weights(inputs, self.rng)
         macs_before = self.kernels.macs
@@ -492,9 +494,11 @@ def _field_check(
             start_seen = real and starts[0] >= 0
             end_seen = real and ends[1] <= size - 1
             if not reached[position]:
-                # An upsampling layer whose kernel is narrower than its stride leaves outputs
-                # that no input reaches; any other output reads some real input.
-                ok = ok and not (start_seen and end_seen)
+                # An upsampling layer whose kernel is narrower than its stride (an envelope
+                # on the way) leaves outputs that no input reaches, even where its slack is
+                # 0 (after a broadcast, a stride-0 field); any other output reads some input.
+                enveloped = row.field_kind is FieldKind.ENVELOPE
+                ok = ok and (enveloped or not (start_seen and end_seen))
                 continue
             ok = ok and max(starts[0], 0) <= first[position]
             ok = ok and last[position] <= min(ends[1], size - 1)

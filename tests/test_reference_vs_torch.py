@@ -371,6 +371,31 @@ def test_upsample(case):
     assert_close(arrays["upsample1/output"], expected)
 
 
+@pytest.mark.parametrize(
+    ("mode", "align_corners"),
+    [("nearest", None), ("bilinear", False), ("bilinear", True), ("bicubic", False)],
+)
+@pytest.mark.parametrize("other", ["stem", "input"])
+def test_upsample_to_the_size_of_another_layer(mode, align_corners, other):
+    # DeepLabV3's F.interpolate(x, size=other.shape[-2:]), from a strided map and a 1x1 pool.
+    settings = {"mode": mode} | ({} if align_corners is None else {"align_corners": align_corners})
+    arrays = reference(
+        [2, 9, 13],
+        {"name": "stem", "type": "conv", "out_channels": 3, "kernel_size": 3, "padding": 1},
+        {"name": "down", "type": "conv", "out_channels": 3, "kernel_size": 3, "stride": 2},
+        {"name": "up", "type": "upsample", "size_of": other, **settings},
+        {"name": "pooled", "type": "adaptive_avg_pool", "output_size": 1, "inputs": ["down"]},
+        {"name": "spread", "type": "upsample", "size_of": other, **settings},
+    )
+    size = arrays[f"{other}/output" if other != "input" else "input"].shape[-2:]
+    assert tuple(size) == (9, 13)
+    for name, source in (("up", "down"), ("spread", "pooled")):
+        expected = F.interpolate(
+            tensor(arrays, f"{source}/output"), size=size, mode=mode, align_corners=align_corners
+        )
+        assert_close(arrays[f"{name}/output"], expected)
+
+
 @st.composite
 def unpool_case(draw):
     dims = draw(st.integers(1, 3))

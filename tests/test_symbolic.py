@@ -456,6 +456,34 @@ def test_unet_formulas_assume_the_residue_its_skips_require():
     assert raw.assumptions == ()
 
 
+SIZE_OF = """
+input: [3, H, W]
+layers:
+  - {name: stem, type: conv, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: down, type: conv, out_channels: 4, kernel_size: 3, stride: 2}
+  - {name: pooled, type: adaptive_avg_pool, output_size: 1}
+  - {name: gate, type: upsample, size_of: down, mode: bilinear}
+  - {name: up, type: upsample, size_of: stem, mode: bilinear, inputs: [gate]}
+  - {name: sum, type: add, inputs: [up, stem]}
+"""
+
+
+def test_size_of_takes_the_formula_size_of_the_layer_it_names(tmp_path: Path):
+    network = load_text(SIZE_OF, name="size_of")
+    formulas = analyze(network)
+    rows = {row.name: row for row in formulas.layers}
+    assert rows["gate"].output_shape == rows["down"].output_shape  # from a 1x1 map
+    assert rows["up"].output_shape == rows["stem"].output_shape
+    assert [symbolic.formula(size) for size in rows["up"].output_shape[1:]] == ["H", "W"]
+    for sizes in ({"H": 17, "W": 23}, {"H": 8, "W": 3}, {"H": 3, "W": 40}):
+        assert_same_figures(formulas, analyze(network, (3, *sizes.values())), sizes)
+    path = tmp_path / "size_of.yaml"
+    path.write_text(SIZE_OF)
+    result = runner.invoke(app, ["sizes", str(path), "--range", "1..40"])
+    assert result.exit_code == 0, result.output
+    assert "H must be at least 3" in result.output
+
+
 def test_unet_macs_are_a_constant_times_h_times_w():
     """U-Net's simplified total MACs is c*H*W, c the concrete MACs of unet.yaml at 512x512
     over 512*512."""

@@ -7,7 +7,9 @@ from fractions import Fraction
 
 import pytest
 
+from convcalc.analysis import analyze
 from convcalc.errors import ConvCalcError
+from convcalc.spec import build
 from tests.conftest import run
 
 
@@ -246,3 +248,102 @@ def test_output_size_verifies():
     result = verify(network)
     assert result.report.layers[0].output_shape == (3, 13, 15)
     assert result.ok
+
+
+# --- size_of: the spatial size of an earlier layer (DeepLabV3, LRASPP) -----------------------
+
+SKIP = [
+    {"name": "stem", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"name": "down", "type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 2},
+]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": "nearest"},
+        {"mode": "bilinear"},
+        {"mode": "bilinear", "align_corners": True},
+        {"mode": "bicubic"},
+    ],
+)
+@pytest.mark.parametrize(("other", "size"), [("stem", [17, 23]), ("input", [17, 23])])
+def test_size_of_gives_the_figures_of_the_same_size(settings, other, size):
+    # down is 8x11: resizing it to stem's (or the input's) 17x23 is `size: [17, 23]`.
+    def last(sizing):
+        upsample = {"name": "up", "type": "upsample", **settings, **sizing}
+        return run([3, 17, 23], *SKIP, upsample).layers[-1]
+
+    by_name, by_size = last({"size_of": other}), last({"size": size})
+    assert by_name.output_shape == (4, 17, 23)
+    assert by_name.figures == by_size.figures
+
+
+def test_size_of_from_a_pooled_map_and_not_cached_across_names():
+    # The same upsample settings on the same 1x1 input, naming layers of two sizes: each
+    # gets its own (the analysis keeps no result for a layer naming another).
+    report = run(
+        [3, 17, 23],
+        *SKIP,
+        {"name": "pooled", "type": "adaptive_avg_pool", "output_size": 1},
+        {"name": "to_down", "type": "upsample", "size_of": "down", "mode": "bilinear"},
+        {"name": "pooled2", "type": "adaptive_avg_pool", "output_size": 1, "inputs": ["stem"]},
+        {"name": "to_stem", "type": "upsample", "size_of": "stem", "mode": "bilinear"},
+    )
+    rows = {row.name: row for row in report.layers}
+    assert rows["to_down"].output_shape == (4, 8, 11)
+    assert rows["to_stem"].output_shape == (4, 17, 23)
+    # A 1x1 input is copied to every output: no blend, one connection per output value.
+    assert rows["to_stem"].connections == 4 * 17 * 23
+    assert not any("nothing reads" in note for name, note in report.notes if name == "down")
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ([{"type": "upsample", "size_of": "stem", "size": 4}], "size_of: give exactly one"),
+        ([{"type": "upsample", "size_of": "stem", "scale_factor": 2}], "exactly one"),
+        ([{"type": "upsample", "size_of": "later"}, {"name": "later", "type": "dropout"}],
+         "size_of: 'later' comes later"),
+        ([{"type": "upsample", "size_of": "nowhere"}], "size_of: unknown layer 'nowhere'"),
+        ([{"name": "flat", "type": "flatten"},
+          {"type": "upsample", "size_of": "flat", "inputs": ["stem"]}],
+         "size_of: 'flat' has 0 spatial dims, the input 4x17x23 has 2"),
+    ],
+)  # fmt: skip
+def test_size_of_errors_name_the_field(layers, message):
+    with pytest.raises(ConvCalcError) as caught:
+        run([3, 17, 23], SKIP[0], *layers)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_size_of_resolves_like_inputs_in_blocks_and_repeats():
+    spec = {
+        "input": [3, 16, 16],
+        "blocks": {
+            "head": {
+                "layers": [
+                    {"name": "down", "type": "avg_pool", "kernel_size": 2},
+                    {"name": "up", "type": "upsample", "size_of": "in"},
+                    {"name": "back", "type": "upsample", "size_of": "down"},
+                ]
+            }
+        },
+        "layers": [
+            {"name": "stage", "type": "block", "use": "head", "repeat": 2},
+            {"name": "top", "type": "upsample", "size_of": "stage.1.down", "inputs": ["input"]},
+        ],
+    }
+    network = build(spec)
+    named = {layer.name: layer.size_of for layer in network.layers if layer.type == "upsample"}
+    assert named == {
+        "stage.0.up": "input",
+        "stage.0.back": "stage.0.down",
+        "stage.1.up": "stage.0.back",
+        "stage.1.back": "stage.1.down",
+        "top": "stage.1.down",
+    }
+    shapes = {row.name: row.output_shape for row in analyze(network).layers}
+    assert shapes["stage.1.up"] == (3, 8, 8)
+    assert shapes["stage.1.back"] == shapes["top"] == (3, 4, 4)

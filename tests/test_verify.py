@@ -74,6 +74,28 @@ def test_every_example_spec_agrees(path: Path, tmp_path: Path):
     assert all(set(layer.checks) == set(CHECKS) for layer in verification.layers)
 
 
+def test_a_skip_resized_to_an_earlier_layer_agrees():
+    # An LRASPP-like head: a 1x1 pool and a strided map, each brought back to the stem's size.
+    verification = verified(
+        {
+            "input": [3, 17, 23],
+            "layers": [
+                {"name": "stem", "type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                {"name": "down", "type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 2},
+                {"name": "pooled", "type": "adaptive_avg_pool", "output_size": 1},
+                {"name": "gate", "type": "upsample", "size_of": "stem", "mode": "bilinear"},
+                {"name": "up", "type": "upsample", "size_of": "stem", "mode": "bicubic",
+                 "inputs": ["down"]},
+                {"name": "sum", "type": "add", "inputs": ["up", "stem", "gate"]},
+                # The size kept: PyTorch's bilinear kernel copies it.
+                {"name": "out", "type": "upsample", "size_of": "input", "mode": "bilinear"},
+            ],
+        }
+    )  # fmt: skip
+    assert verification.ok, verification.mismatches
+    assert all(set(layer.checks) == set(CHECKS) for layer in verification.layers)
+
+
 def test_lenet5_measures_the_published_figures():
     """LeCun et al. 1998: C1 156 params and 122,304 connections, S2 12 and 5,880, C3 1,516
     and 151,600; the measured values, not just the predicted ones."""
@@ -251,6 +273,29 @@ def test_gated_networks_agree(spec):
         assume(False)
         raise
     assert verification.ok, verification.mismatches
+
+
+def test_an_upsampling_after_a_gate_may_leave_outputs_that_read_nothing():
+    # Found by test_gated_networks_agree: after x + x * gate the field holds still (stride
+    # 0), so the transposed conv's envelope has no slack; its kernel of 1 at stride 2 still
+    # leaves every other output reading no input, which is no mismatch.
+    spec = {
+        "input": [1, 3, 3],
+        "batch": 2,
+        "layers": [
+            {"name": "x", "type": "max_pool", "kernel_size": 1},
+            {"type": "global_avg_pool"},
+            {"name": "gate", "type": "conv", "out_channels": 1, "kernel_size": 1,
+             "activation": "sigmoid"},
+            {"name": "joined", "type": "multiply", "inputs": ["x", "gate"]},
+            {"name": "residual", "type": "add", "inputs": ["joined", "x"]},
+            {"type": "conv_transpose", "kernel_size": 1, "stride": [1, 2], "bias": False,
+             "out_channels": 1},
+        ],
+    }  # fmt: skip
+    verification = verified(spec)
+    assert verification.ok, verification.mismatches
+    assert verification.report.layers[-1].output_shape == (1, 3, 5)
 
 
 @pytest.mark.xfail(strict=True, reason="a field that is neither still nor moving")

@@ -120,6 +120,15 @@ class Inputs:
     lookup: Callable[[str], "tuple[Layer, list[Shape], Shape] | None"] = field(
         default=lambda name: None
     )
+    network_input: Shape | None = None
+
+    def output_of(self, name: str) -> Shape | None:
+        """The output shape of the earlier layer `name`, or the network input's for `input`;
+        None when there is none of that name before this layer."""
+        if name == INPUT:
+            return self.network_input
+        found = self.lookup(name)
+        return None if found is None else found[2]
 
     @property
     def only(self) -> Shape:
@@ -193,9 +202,10 @@ class Layer(BaseModel):
     def analyze(self, inputs: Inputs) -> Result:
         """Output shape, costs, receptive-field steps and notes of this layer.
 
-        For a layer of one input and no `references`, the result must follow from its
-        fields (but `name` and `inputs`) and the input's shape alone: the analysis reuses
-        it for every later layer of the same type and fields on an input of that shape.
+        For a layer of one input and none of its `references` set, the result must follow
+        from its fields (but `name` and `inputs`) and the input's shape alone: the analysis
+        reuses it for every later layer of the same type and fields on an input of that
+        shape.
         """
         raise NotImplementedError
 

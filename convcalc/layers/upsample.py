@@ -14,6 +14,7 @@ from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
 from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim, sized
+from convcalc.text import shown
 
 PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf_nan=False)]
 
@@ -106,23 +107,34 @@ def _first_where(low: int, high: int, holds) -> int:
     return low
 
 
+# The fields that set the output's size, one of which is given.
+SIZINGS = ("scale_factor", "size", "size_of")
+
+
 class Upsample(Layer):
-    """Interpolating upsample by `scale_factor` or to `size`."""
+    """Interpolating upsample by `scale_factor`, to `size`, or to the spatial size of the
+    layer named by `size_of` (DeepLabV3's `F.interpolate(x, size=other.shape[-2:])`)."""
 
     spatial = True
     field_kind = FieldKind.ENVELOPE  # 1, 2 or 4 inputs around a fractional source index
+    references = ("size_of",)
 
     type: Literal["upsample"] = "upsample"
     scale_factor: PositiveFloat | list[PositiveFloat] | None = None
     size: SizeArg | None = None
+    size_of: str | None = None  # an earlier layer, or `input`
     mode: Literal["nearest", "linear", "bilinear", "trilinear", "bicubic"] = "nearest"
     align_corners: bool = False
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
         dims = len(shape.spatial)
-        if (self.scale_factor is None) == (self.size is None):
-            raise ConvCalcError("give exactly one of scale_factor and size", field="scale_factor")
+        given = [name for name in SIZINGS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ConvCalcError(
+                "give exactly one of scale_factor, size and size_of",
+                field=given[-1] if given else "scale_factor",
+            )
         if self.mode in MODE_RANK and MODE_RANK[self.mode] != dims:
             raise ConvCalcError(
                 f"mode {self.mode} is for {MODE_RANK[self.mode]}-d inputs, not {dims}-d",
@@ -132,21 +144,38 @@ class Upsample(Layer):
             raise ConvCalcError("align_corners needs an interpolating mode", field="align_corners")
         factors = self._factors(shape)
         conditions = dimension.Conditions()
-        if self.size is not None:
-            sizes = per_dim(self.size, dims, "size")
-            out = sized(shape.channels, sizes, shape, "size", conditions)
+        if self.scale_factor is None:
+            sizes = self._sizes(inputs)
+            out = sized(shape.channels, sizes, shape, given[0], conditions)
         else:
             sizes = tuple(map(dimension.scaled_size, shape.spatial, factors))
             out = sized(shape.channels, sizes, shape, "scale_factor", conditions)
-        if not dimension.is_known(*shape.spatial):
+        # size_of may give formula sizes to an input of number sizes (a pooled 1x1 map).
+        if not dimension.is_known(*shape.spatial, *out.spatial):
             return self._formula_result(shape, out, factors, conditions)
-        if self.size is not None:
+        if self.scale_factor is None:
             ratios = [Fraction(n, m) for n, m in zip(shape.spatial, sizes, strict=True)]
         else:
             ratios = self._factor_ratios(factors)
         ratios = self._source_steps(shape, out, ratios)
         cost = self._cost(shape, out, ratios)
         return Result(out, cost, self._steps(ratios), conditions=conditions.found)
+
+    def _sizes(self, inputs: Inputs) -> tuple:
+        """The output's spatial sizes: `size`, or those of the layer `size_of` names."""
+        dims = len(inputs.only.spatial)
+        if self.size_of is None:
+            return per_dim(self.size, dims, "size")
+        other = inputs.output_of(self.size_of)
+        if other is None:
+            raise ConvCalcError(f"{shown(self.size_of)} is not an earlier layer", field="size_of")
+        if len(other.spatial) != dims:
+            raise ConvCalcError(
+                f"{shown(self.size_of)} has {len(other.spatial)} spatial dims, the input"
+                f" {inputs.only} has {dims}",
+                field="size_of",
+            )
+        return other.spatial
 
     @staticmethod
     def _factor_ratios(factors: tuple[float, ...]) -> list[Fraction]:
@@ -167,7 +196,7 @@ class Upsample(Layer):
         ]
         flops = 0 if self.mode == "nearest" else self._flops_per_value(sum(blends)) * out.numel
         steps: tuple = (None,) * rank
-        if self.size is None and not self.align_corners and all(b == 1 for b in blends):
+        if self.scale_factor is not None and not self.align_corners and all(b == 1 for b in blends):
             steps = self._steps(self._factor_ratios(factors))
         cost = Cost(flops=flops, connections=dimension.unknown())
         return Result(out, cost, steps, conditions=conditions.found)
