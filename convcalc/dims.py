@@ -309,7 +309,7 @@ class Window:
         PyTorch's ceil_mode rule (MaxPool2d/AvgPool2d docs): the last window must start inside
         the input or the left padding, otherwise it is dropped.
         """
-        span = self.padded(size) - self.extent
+        span = size + (self.pad_before + self.pad_after - self.extent)  # numbers first
         if self.same:
             # 'same' padding makes the output ceil(n / s), with or without ceil_mode (the
             # padded span is then a multiple of s, or short of one by less than s); said
@@ -352,8 +352,10 @@ class Window:
 
     def unread(self, size: int, out: int) -> int:
         """Real input positions after the last window, negative when it reaches past them."""
-        last_read = (out - 1) * self.stride - self.pad_before + self.extent - 1
-        return size - 1 - last_read
+        # size - 1 - last_read, last_read = (out - 1)*s - p_before + extent - 1, in as few
+        # steps on formulas as it takes (each is a sympy operation): numbers summed first,
+        # and out times -s added rather than out times s taken away (which negates it).
+        return size + (self.stride + self.pad_before - self.extent) + out * -self.stride
 
 
 def transposed_output_size(size: int, window: Window, output_padding: int = 0) -> int:

@@ -1012,3 +1012,132 @@ def test_same_padding_fields_stay_numbers_where_no_size_changes_them():
     assert symbolic_report.layers[3].receptive_field == (15, 15)
     # an even kernel at stride 2: its left padding is (k-2)//2 = 0 at every size
     assert symbolic_report.layers[4].effective_stride == (8, 8)
+
+
+# --- 9. long networks: sympy's slow paths done at once, with the same results ------------
+# (issue 10, A4: a symbolic chain took ~25 ms a layer and grew quadratically.)
+
+
+def chain_spec(layers: int, symbols: tuple[str, str] = ("H", "W"), stride: int = 2):
+    """One strided conv repeated `layers` times on symbolic sizes."""
+    conv = {"name": "c", "type": "conv", "out_channels": 1, "kernel_size": 3}
+    conv |= {"stride": stride, "padding": 1, "repeat": layers}
+    return build({"input": [1, *symbols], "layers": [conv]})
+
+
+def test_a_long_sum_prints_without_sympys_dense_term_vectors(monkeypatch):
+    """sympy orders a sum's terms by a vector of exponents over every distinct factor of
+    the sum: for the totals of N layers, N terms times 2N factors. Printing them must not
+    take that quadratic route."""
+    layers = 200
+    report = analyze(chain_spec(layers))
+    work = []
+    as_terms = sympy.Expr.as_terms
+
+    def counted(self):
+        terms, factors = as_terms(self)
+        work.append(len(terms) * len(factors))
+        return terms, factors
+
+    monkeypatch.setattr(sympy.Expr, "as_terms", counted)
+    text = symbolic.formula(report.totals.macs)
+    assert text.count("floor") == 2 * layers
+    assert max(work, default=0) <= 20 * layers
+
+
+def test_linear_floors_are_built_without_sympys_evaluation(monkeypatch):
+    """floor(a*H + c) is worked out at once (sympy's evaluation asks the assumptions of
+    every new argument, milliseconds each): analyzing a chain never calls it."""
+    from sympy.functions.elementary.integers import RoundFunction
+
+    sympy.core.cache.clear_cache()  # no floor built by an earlier test comes from the cache
+    calls = []
+    evaluate = RoundFunction.eval.__func__
+
+    def counted(cls, arg):
+        calls.append(arg)
+        return evaluate(cls, arg)
+
+    monkeypatch.setattr(RoundFunction, "eval", classmethod(counted))
+    report = analyze(chain_spec(30, ("Q", "R"), stride=3))
+    assert symbolic.formula(report.layers[-1].output_shape[1]) == f"floor((Q - 1)/{3**30}) + 1"
+    assert calls == []
+
+
+LINEAR = [
+    sympy.Rational(slope, slope_denominator) * H + sympy.Rational(offset, offset_denominator)
+    for slope in (1, 2, 3, 5, 12)
+    for slope_denominator in (1, 2, 3, 4, 8, 2**70, 3**40)
+    for offset in range(-13, 14)
+    for offset_denominator in (1, 2, 3, 6, 2**70)
+]
+
+
+def test_linear_floor_and_ceiling_equal_sympys_evaluation():
+    """The rounding done at once is the expression sympy's evaluation gives, term for term."""
+    from convcalc.symbolic.arithmetic import _rounded
+
+    for argument in LINEAR:
+        for rounding in (sympy.floor, sympy.ceiling):
+            assert sympy.srepr(_rounded(rounding, argument)) == sympy.srepr(rounding(argument))
+
+
+class SympyPrinter(sympy.printing.str.StrPrinter):
+    """convcalc's formula text as sympy alone writes it (the printer before A4)."""
+
+    def _print_floor(self, expr) -> str:
+        return f"floor({self._print(sympy.together(expr.args[0]))})"
+
+    def _print_ceiling(self, expr) -> str:
+        return f"ceil({self._print(sympy.together(expr.args[0]))})"
+
+    def _print_Equality(self, expr) -> str:
+        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
+
+    def _print_Unequality(self, expr) -> str:
+        return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
+
+
+def sympy_text(value) -> str:
+    return "?" if symbolic.is_unknown(value) else SympyPrinter().doprint(value)
+
+
+def test_linear_floor_text_equals_sympys():
+    for argument in LINEAR:
+        for rounding in (sympy.floor, sympy.ceiling):
+            value = rounding(argument, evaluate=False)
+            assert symbolic.formula(value) == sympy_text(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(expressions(), min_size=1, max_size=6),
+    scales=st.lists(st.integers(-3, 19), min_size=6, max_size=6),
+    operator=st.sampled_from([None, *sorted(RELATIONS)]),
+)
+def test_formula_text_equals_sympys_printer(parts, scales, operator):
+    """Sums, products and powers of what convcalc builds print as sympy prints them; and
+    sort in sympy's order."""
+    from convcalc.symbolic.printing import ordered_factors, ordered_terms, sort_key
+
+    terms = [
+        scale * part * parts[0][0] ** (scale % 3)
+        for (part, _), scale in zip(parts, scales, strict=False)
+    ]
+    total = symbolic.total(terms)
+    product = sympy.Mul(*(part for part, _ in parts))
+    values = [total, product, 1 / (1 + product), *(part for part, _ in parts)]
+    if operator is not None:
+        values.append(symbolic.relation(total, operator, product))
+    for value in values:
+        assert symbolic.formula(value) == sympy_text(value)
+    for value in (total, product):
+        if isinstance(value, sympy.Add):
+            assert ordered_terms(value) == value.as_ordered_terms()
+        if isinstance(value, sympy.Mul):
+            assert ordered_factors(value) == value.as_ordered_factors()
+    expressions_ = [value for value in values if isinstance(value, sympy.Expr)]
+    if not any(symbolic.is_unknown(value) for value in expressions_):
+        assert sorted(expressions_, key=sort_key) == sorted(
+            expressions_, key=sympy.default_sort_key
+        )

@@ -347,3 +347,55 @@ def test_size_of_resolves_like_inputs_in_blocks_and_repeats():
     shapes = {row.name: row.output_shape for row in analyze(network).layers}
     assert shapes["stage.1.up"] == (3, 8, 8)
     assert shapes["stage.1.back"] == shapes["top"] == (3, 4, 4)
+
+
+# Resizes whose ratio is near 1 read few outputs per input position, so runs of one floor
+# are short; past a few thousand positions the count is a lattice count instead (A3).
+NEAR_ONE = [
+    (6001, 6002),
+    (9000, 9007),
+    (12345, 12000),
+    (20000, 30001),
+    (65535, 65536),
+    (70001, 69999),
+]
+
+
+@pytest.mark.parametrize(("size", "out_size"), NEAR_ONE)
+@pytest.mark.parametrize("cubic", [False, True])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_taps_of_a_resize_near_ratio_one_equal_the_count_position_by_position(
+    size, out_size, cubic, align_corners
+):
+    from convcalc.layers.upsample import source_taps
+
+    ratio = (size - 1) / (out_size - 1) if align_corners else size / out_size
+    expected = _taps_position_by_position(size, out_size, ratio, cubic, align_corners)
+    assert source_taps.__wrapped__(size, out_size, ratio, cubic, align_corners) == expected
+
+
+@pytest.mark.parametrize("factor", [1.0000005, 1.25, 0.999, 1.5, 3.0])
+@pytest.mark.parametrize("cubic", [False, True])
+def test_taps_of_a_scale_factor_near_one_equal_the_count_position_by_position(factor, cubic):
+    from convcalc.layers.upsample import source_taps
+
+    size = 50_001
+    out_size = math.floor(size * factor)
+    ratio = float(Fraction(1.0 / factor))
+    expected = _taps_position_by_position(size, out_size, ratio, cubic, False)
+    assert source_taps.__wrapped__(size, out_size, ratio, cubic, False) == expected
+
+
+def test_a_huge_resize_near_ratio_one_does_not_visit_every_output(monkeypatch):
+    """Resizing 2^20 - 1 positions to 2^20 visited every output, seconds per dim."""
+    from convcalc.layers import upsample
+
+    calls = []
+    original = upsample.source_index
+    monkeypatch.setattr(upsample, "source_index", lambda *args: calls.append(1) or original(*args))
+    upsample.source_taps.cache_clear()
+    for mode, align_corners in (("bicubic", False), ("bilinear", True), ("bilinear", False)):
+        layer = {"type": "upsample", "mode": mode, "align_corners": align_corners}
+        report = run([1, 2**20 - 1, 3], layer | {"size": [2**20, 4]})
+        assert report.layers[-1].output_shape == (1, 2**20, 4)
+    assert len(calls) < 30_000  # position by position: over 3 million

@@ -11,6 +11,7 @@ its input shapes into an output shape, its costs, its receptive-field steps and 
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -42,17 +43,19 @@ class Shape:
     channels: int
     spatial: tuple[int, ...] = ()
 
-    @property
+    # Kept once worked out: a formula's products cost sympy's time, and a layer's
+    # costs and the analysis ask for them several times.
+    @cached_property
     def numel(self) -> int:
         """Number of values."""
-        return self.channels * self.positions
+        return self.positions if self.channels == 1 else self.channels * self.positions
 
-    @property
+    @cached_property
     def positions(self) -> int:
         """Number of spatial positions (1 for a flat tensor)."""
         count = 1
         for size in self.spatial:
-            count *= size
+            count = size if count == 1 else count * size  # not 1 * a formula: a sympy step
         return count
 
     def as_tuple(self) -> tuple[int, ...]:

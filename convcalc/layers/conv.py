@@ -51,11 +51,14 @@ def convolution_cost(
     (LeCun et al. 1998).
     """
     bias_terms = out.numel if bias else 0
-    macs = positions * channel_pairs * kernel_taps
+    macs = positions * (channel_pairs * kernel_taps)  # ints first: one formula product
+    flops = 2 * macs + bias_terms
+    if activation:  # no `+ 0`: on a formula, a sympy step
+        flops += activation_flops(activation, out.numel)
     return Cost(
         params=channel_pairs * kernel_taps + (out.channels if bias else 0),
         macs=macs,
-        flops=2 * macs + bias_terms + activation_flops(activation, out.numel),
+        flops=flops,
         connections=channel_pairs * real_pairs + bias_terms,
     )
 

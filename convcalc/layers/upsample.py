@@ -42,7 +42,7 @@ def source_index(position: int, ratio: float, align_corners: bool) -> float:
     beside it (53/26 * 26 is 52.999996), reading one more input with a tiny weight; the
     double result is close enough to decide everywhere else.
     """
-    src = position * ratio if align_corners else (position + 0.5) * ratio - 0.5
+    src = _double_source(position, ratio, align_corners)
     if abs(src - round(src)) > 1e-4 * (abs(src) + 1):
         return src
     ratio = float32(ratio)
@@ -61,9 +61,12 @@ def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corne
     connection.
 
     The count depends only on floor(src) and on whether src is whole, and src grows with
-    the output position: so when the output is much larger than the input, the positions
-    are counted by runs of one floor, each found by bisection, in time that grows with the
-    input's size rather than the output's (3 -> 2^20 took seconds position by position).
+    the output position. Up to LARGE_SOURCE the positions are counted one by one, or by
+    runs of one floor when many outputs share each (a small input upsampled to 2^20).
+    Past it, source_index is always PyTorch's float32 value: there every floor away from
+    the input's ends reads the same number of taps, and the whole sources are a lattice
+    count (_whole_sources), so the work does not grow with the output's size (2^20 - 1 ->
+    2^20 took seconds position by position).
     """
 
     def src_at(position: int) -> float:
@@ -75,25 +78,43 @@ def source_taps(size: int, out_size: int, ratio: float, cubic: bool, align_corne
             return len({min(max(first + tap, 0), size - 1) for tap in range(-1, 3)})
         return 2 if first < size - 1 else 1
 
-    if out_size <= RUNS_FROM * (size + 2):
-        total = 0
-        for position in range(out_size):
-            src = src_at(position)
-            first = math.floor(src)
-            total += 1 if src == first else taps(first)
+    def counted(low: int, high: int) -> int:  # the positions in [low, high)
+        if low >= high:
+            return 0
+        floors = math.floor(src_at(high - 1)) - math.floor(src_at(low)) + 1
+        if high - low <= RUNS_FROM * (floors + 2):
+            total = 0
+            for position in range(low, high):
+                src = src_at(position)
+                first = math.floor(src)
+                total += 1 if src == first else taps(first)
+            return total
+        total, position = 0, low
+        while position < high:
+            first = math.floor(src_at(position))
+            end = _first_where(position, high, lambda o, first=first: src_at(o) >= first + 1)
+            whole = _first_where(position, end, lambda o, first=first: src_at(o) > first)
+            # src equals `first` from `position` to `whole`, and lies above it up to `end`.
+            total += (whole - position) + (end - whole) * taps(first)
+            position = end
         return total
-    total, position = 0, 0
-    while position < out_size:
-        first = math.floor(src_at(position))
-        end = _first_where(position, out_size, lambda o, first=first: src_at(o) >= first + 1)
-        whole = _first_where(position, end, lambda o, first=first: src_at(o) > first)
-        # src equals `first` from `position` to `whole`, and lies above it up to `end`.
-        total += (whole - position) + (end - whole) * taps(first)
-        position = end
-    return total
+
+    large = _first_where(
+        0, out_size, lambda o: _double_source(o, ratio, align_corners) >= LARGE_SOURCE
+    )
+    # From `large` to `inner_end`, the floors read every tap: 4 for cubic (first - 1 >= 0,
+    # first + 2 <= size - 1), 2 for linear (first + 1 <= size - 1); the rest, by runs.
+    inner_end = _first_where(large, out_size, lambda o: src_at(o) >= size - (2 if cubic else 1))
+    every = 4 if cubic else 2
+    whole = _whole_sources(large, inner_end, ratio, align_corners)
+    inner = every * (inner_end - large) - (every - 1) * whole
+    return counted(0, large) + inner + counted(inner_end, out_size)
 
 
 RUNS_FROM = 64  # outputs per input position past which source_taps counts by runs
+# A source index from which source_index always takes PyTorch's float32 value: no double
+# is further than 0.5 from a whole number, within its tolerance of 1e-4 * (src + 1) there.
+LARGE_SOURCE = 5000.0
 
 
 def _first_where(low: int, high: int, holds) -> int:
@@ -105,6 +126,59 @@ def _first_where(low: int, high: int, holds) -> int:
         else:
             low = middle + 1
     return low
+
+
+def _double_source(position: int, ratio: float, align_corners: bool) -> float:
+    """source_index's first, double estimate of the source index."""
+    return position * ratio if align_corners else (position + 0.5) * ratio - 0.5
+
+
+def _whole_sources(low: int, high: int, ratio: float, align_corners: bool) -> int:
+    """How many positions in [low, high) have a whole float32 source index, counted in
+    closed form; every source there at least LARGE_SOURCE (and below 2^21).
+
+    With r the float32 ratio (p/q exactly, q a power of two), PyTorch's source is
+    round32(r*o), or round32(round32(r*(o + 0.5)) - 0.5), where subtracting 0.5 is exact at
+    these sizes. x = r*o (or r*(o + 0.5)) is exact in a double; within its binade
+    [2^e, 2^(e+1)) float32 rounds it to the nearest multiple of u = 2^(e-23), ties to even.
+    The result is whole (a half for the second form) when that multiple, x/u rounded, is
+    t modulo g = 1/u, t = 0 (or g/2); t is even, so ties go its way. With x/u = P/D, P
+    linear in o and D a power of two, that is (P - t*D + D/2) mod (g*D) <= D: a count of
+    lattice points, sum floor(a/M) - floor((a - L)/M), in O(log) steps (dims.floor_sum).
+    """
+    if low >= high:
+        return 0
+    exact = Fraction(float32(ratio))
+    # x = (slope*o + offset) / scale
+    if align_corners:
+        slope, offset, scale = exact.numerator, 0, exact.denominator
+    else:
+        slope, offset, scale = 2 * exact.numerator, exact.numerator, 2 * exact.denominator
+    total = 0
+    for exponent in range(12, 22):  # LARGE_SOURCE > 2^12, sources < 2^21
+        # The positions whose x lies in [2^exponent, 2^(exponent + 1)).
+        start = max(low, -(-(2**exponent * scale - offset) // slope))
+        stop = min(high, -(-(2 ** (exponent + 1) * scale - offset) // slope))
+        if start >= stop:
+            continue
+        grid = 2 ** (23 - exponent)  # multiples of u per whole number (g)
+        target = 0 if align_corners else grid // 2
+        # x/u = (slope*o + offset) * grid / scale = P / D
+        if grid >= scale:
+            factor, denominator = grid // scale, 1
+        else:
+            factor, denominator = 1, scale // grid
+        step, first = slope * factor, (slope * start + offset) * factor
+        if denominator == 1:
+            modulus, width, shift = grid, 1, -target
+        else:
+            modulus, width = grid * denominator, denominator + 1
+            shift = denominator // 2 - target * denominator
+        count = stop - start
+        total += dimension.floor_sum(count, modulus, step, first + shift) - dimension.floor_sum(
+            count, modulus, step, first + shift - width
+        )
+    return total
 
 
 # The fields that set the output's size, one of which is given.

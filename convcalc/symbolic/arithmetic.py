@@ -6,7 +6,9 @@ no user text ever reaches `sympify`, `parse_expr` or `eval`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from functools import wraps
 
 from convcalc.errors import ConvCalcError, option
 from convcalc.symbolic.backend import require_sympy, sympy
@@ -27,9 +29,36 @@ def unknown():
 
 def is_unknown(value) -> bool:
     """True for a figure given only once the sizes are set."""
-    return value is sympy.nan or (
-        isinstance(value, sympy.Basic) and value.has(sympy.nan, sympy.zoo)
-    )
+    return isinstance(value, sympy.Basic) and _has_unknown(value)
+
+
+def by_identity(function: Callable) -> Callable:
+    """function, its results kept for the expressions it was called with, found by
+    identity: formulas share their subformulas as objects, and sympy's hashes collide
+    (Python's hash of 2**n repeats with period 61, so a chain of stride-2 layers puts every
+    61st size in one bucket, compared by sympy's slow ==)."""
+    kept: dict[int, tuple] = {}  # id -> (expression, result); holding it keeps its id
+
+    @wraps(function)
+    def wrapper(expr):
+        found = kept.get(id(expr))
+        if found is not None and found[0] is expr:
+            return found[1]
+        if len(kept) >= 2**16:
+            kept.clear()
+        result = function(expr)
+        kept[id(expr)] = (expr, result)
+        return result
+
+    return wrapper
+
+
+@by_identity
+def _has_unknown(expr) -> bool:
+    """expr.has(nan, zoo), kept for subformulas: a total holds every row's figures."""
+    if expr is sympy.nan or expr is sympy.zoo:
+        return True
+    return any(_has_unknown(arg) for arg in expr.args)
 
 
 def _rounded_inside(value, rounding):
@@ -39,10 +68,58 @@ def _rounded_inside(value, rounding):
     if isinstance(value, sympy.Add):
         rounded = [term for term in value.args if isinstance(term, rounding)]
         if len(rounded) == 1:
-            rest = value - rounded[0]
+            # value - rounded[0], without asking sympy to subtract it.
+            others = [term for term in value.args if term is not rounded[0]]
+            rest = others[0] if len(others) == 1 else sympy.Add(*others)
             if rest.is_integer:
                 return rounded[0].args[0], rest
     return None
+
+
+def linear_parts(value):
+    """(a, X, c) for value = a*X + c with rationals a > 0 and c and X an input size's
+    symbol (a positive integer), else None: the argument of most floors a network makes."""
+    if not isinstance(value, sympy.Expr):
+        return None
+    constant, linear = sympy.S.Zero, None
+    for term in sympy.Add.make_args(value):
+        if term.is_Rational:
+            constant = term
+        elif linear is not None:
+            return None
+        elif term.is_Symbol:
+            linear = (sympy.S.One, term)
+        elif term.is_Mul and len(term.args) == 2 and term.args[0].is_Rational:
+            linear = term.args
+        else:
+            return None
+    if linear is None or not linear[1].is_Symbol or linear[0].p <= 0:
+        return None
+    target = linear[1]
+    if not (target.is_integer and target.is_positive):
+        return None
+    return linear[0], target, constant
+
+
+def _rounded(rounding, value):
+    """rounding(value) (sympy's floor or ceiling), as sympy evaluates it.
+
+    For a linear a*X + c (see linear_parts) the result is known without asking sympy,
+    which spends milliseconds querying assumptions on each new argument: X unbounded
+    above, no bound puts a*X + c in a fixed interval. With a an integer, a*X comes out
+    and c is rounded; with c an integer, c comes out; otherwise it stays as it is. The
+    same rules as sympy's RoundFunction.eval, which tests/test_symbolic.py holds it to.
+    """
+    parts = linear_parts(value)
+    if parts is None:
+        return rounding(value)
+    coefficient, target, constant = parts
+    if coefficient.is_Integer:
+        rounded = constant.floor() if rounding is sympy.floor else constant.ceiling()
+        return coefficient * target + rounded
+    if constant.is_Integer:
+        return constant + rounding(coefficient * target, evaluate=False)
+    return rounding(value, evaluate=False)
 
 
 def floor_div(value, divisor: int):
@@ -56,8 +133,8 @@ def floor_div(value, divisor: int):
         return value
     inside = _rounded_inside(value, sympy.floor)
     if inside is not None:
-        return sympy.floor((inside[0] + inside[1]) / divisor)
-    return sympy.floor(sympy.Rational(1, divisor) * value)
+        return _rounded(sympy.floor, (inside[0] + inside[1]) / divisor)
+    return _rounded(sympy.floor, sympy.Rational(1, divisor) * value)
 
 
 def ceil_div(value, divisor: int):
@@ -66,8 +143,8 @@ def ceil_div(value, divisor: int):
         return value
     inside = _rounded_inside(value, sympy.ceiling)
     if inside is not None:
-        return sympy.ceiling((inside[0] + inside[1]) / divisor)
-    return sympy.ceiling(sympy.Rational(1, divisor) * value)
+        return _rounded(sympy.ceiling, (inside[0] + inside[1]) / divisor)
+    return _rounded(sympy.ceiling, sympy.Rational(1, divisor) * value)
 
 
 # The most nodes a size formula may have, written out: stacked windows that each read
@@ -116,7 +193,7 @@ def scaled(size, factor: float):
             " integer or a fraction like 0.5, or give output sizes",
             field="scale_factor",
         )
-    return sympy.floor(sympy.Rational(exact.numerator, exact.denominator) * size)
+    return _rounded(sympy.floor, sympy.Rational(exact.numerator, exact.denominator) * size)
 
 
 def settle(value):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 try:
     import sympy
+    from sympy.core.mul import _keep_coeff
+    from sympy.printing.precedence import PRECEDENCE, precedence
     from sympy.printing.str import StrPrinter
 except ImportError:  # pragma: no cover - depends on the install
     sympy = None
     StrPrinter = object
+    _keep_coeff = precedence = PRECEDENCE = None
 
 from convcalc.errors import ConvCalcError
 

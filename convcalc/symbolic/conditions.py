@@ -12,6 +12,10 @@ def relation(left, operator: str, right):
     """The condition `left operator right`: sympy's true or false when the two differ by
     a number, else the relation as written (asking sympy to decide more is slow: it queries
     the assumptions of every floor)."""
+    if isinstance(right, int) and isinstance(left, sympy.Expr) and not left.is_number:
+        # A formula in the symbols and a number never differ by a number: no need to
+        # subtract (a sympy operation) to see it.
+        return sympy.Rel(left, right, operator, evaluate=False)
     difference = left - right
     if isinstance(difference, int) or difference.is_Number:
         return sympy.true if sympy.Rel(difference, 0, operator) else sympy.false
