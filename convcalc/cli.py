@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from convcalc import __version__, render
 from convcalc.errors import ConvCalcError, option
@@ -58,6 +58,50 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
+
+
+class PlainHelp(TyperCommand):
+    """Typer's command, its help in words: an argument is its metavar alone (`SPEC...`,
+    not `{SPEC...}...` in the usage or `SPEC... <list[Path]>` under Arguments), and a
+    range reads "at least 1", not "x>=1"."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument" and param.metavar:
+                pieces.append(param.metavar if param.required else f"[{param.metavar}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        records: dict[str, list] = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None or param.param_type_name not in records:
+                continue
+            name, text = record
+            if param.param_type_name == "argument" and param.metavar:
+                name = param.metavar
+            records[param.param_type_name].append((name, _range_in_words(text)))
+        for title, kind in (("Arguments", "argument"), ("Options", "option")):
+            if records[kind]:
+                with formatter.section(title):
+                    formatter.write_dl(records[kind])
+
+
+RANGES = (
+    (re.compile(r"\b([0-9]+)<=x<=([0-9]+)\b"), r"\1 to \2"),
+    (re.compile(r"\bx>=([0-9]+)\b"), r"at least \1"),
+    (re.compile(r"\bx<=([0-9]+)\b"), r"at most \1"),
+)
+
+
+def _range_in_words(text: str) -> str:
+    """Click's [1<=x<=3] and [x>=1] as [1 to 3] and [at least 1]."""
+    for pattern, words in RANGES:
+        text = pattern.sub(words, text)
+    return text
 
 
 app = typer.Typer(
@@ -192,7 +236,7 @@ def main_options(
     """convcalc: exact, documented shape and cost figures for CNN specs."""
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def shapes(
     specs: Annotated[
         list[Path], typer.Argument(metavar="SPEC...", help="Spec files (.yaml, .yml or .json).")
@@ -240,7 +284,7 @@ def shapes(
 EXIT_NO_SIZE = 1
 
 
-@app.command("sizes")
+@app.command("sizes", cls=PlainHelp)
 def sizes_command(
     spec: Annotated[
         Path, typer.Argument(metavar="SPEC", help="Spec file whose input has symbolic sizes.")
@@ -284,7 +328,7 @@ def sizes_command(
         raise typer.Exit(EXIT_NO_SIZE)
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def compare(
     candidates: Annotated[
         list[str],
@@ -346,7 +390,7 @@ def compare(
 EXIT_MISMATCH = 1
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def verify(
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file (.yaml, .yml or .json).")],
     output_format: Annotated[
@@ -445,7 +489,7 @@ def _maxima_options(command):
     return command
 
 
-@app.command("check")
+@app.command("check", cls=PlainHelp)
 @_maxima_options
 def check_budgets(
     specs: Annotated[

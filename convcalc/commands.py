@@ -229,7 +229,7 @@ class VerifyRequest:
     input_shape: tuple[int, ...] | None = None
     batch: int | None = None
     seed: int = 0
-    max_memory: int | None = None  # bytes; None: verify.DEFAULT_MAX_MEMORY
+    max_memory: int | None = None  # bytes; None: the default (see verification.verify)
     save: Path | None = None  # the .npz to write the input, outputs and weights to
     progress: Callable[[int, int], None] | None = None  # (steps done, steps in all)
 
@@ -256,7 +256,7 @@ def verify(request: VerifyRequest) -> VerifyResult:
                 input_shape=request.input_shape,
                 batch=request.batch,
                 seed=request.seed,
-                max_memory=request.max_memory or reference.DEFAULT_MAX_MEMORY,
+                max_memory=request.max_memory,
                 keep_arrays=request.save is not None,
                 progress=request.progress,
             )

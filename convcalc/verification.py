@@ -124,14 +124,18 @@ def verify(
     input_shape: tuple[int, ...] | None = None,
     batch: int | None = None,
     seed: int = 0,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = None,
     keep_arrays: bool = False,
     progress: Progress | None = None,
 ) -> Verification:
-    """Run the reference on `network` and compare each layer's figures with the analysis."""
+    """Run the reference on `network` and compare each layer's figures with the analysis.
+
+    `max_memory` caps the reference's arrays; None: DEFAULT_MAX_MEMORY, or what the
+    process may still allocate when that is less (see available_memory)."""
     started = time.perf_counter()
     if input_shape is None:
         require_numbers(network, "verify", f"give {option('input_shape')}, e.g. 3x224x224")
+    max_memory = _memory_cap(max_memory)
     report = analyze(network, input_shape, batch)
     plan = _plan_memory(report, max_memory, keep_arrays)
     steps = len(report.layers) * (1 + sum(plan.chunk_counts))
@@ -165,6 +169,125 @@ def verify(
         seed=seed,
         arrays=run.arrays,
     )
+
+
+@dataclass(frozen=True)
+class Available:
+    """The memory this process may still allocate, and the limit that sets it."""
+
+    bytes: int
+    reason: str
+
+
+def _memory_cap(max_memory: int | None) -> int:
+    """The cap a run keeps to: the one given, refused up front when the process may not
+    allocate that much (an allocation would fail midway, however well the arrays were
+    planned); without one, DEFAULT_MAX_MEMORY or what the process may take, the less."""
+    available = available_memory()
+    if max_memory is None:
+        return DEFAULT_MAX_MEMORY if available is None else min(DEFAULT_MAX_MEMORY, available.bytes)
+    if available is not None and max_memory > available.bytes:
+        raise ConvCalcError(
+            f"{_mib(max_memory)} is more than the {_mib(available.bytes)} this process may"
+            f" still allocate under its {available.reason}: give {option('max_memory')}"
+            f" {available.bytes // 2**20}MiB or less",
+            field=option("max_memory"),
+        )
+    return max_memory
+
+
+# Limits on a process's memory that make an allocation fail: (name, rlimit, the line of
+# /proc/self/status with what it counts). RLIMIT_DATA counts mmap'ed memory since Linux 4.7.
+RLIMITS = (
+    ("address-space limit (RLIMIT_AS)", "RLIMIT_AS", "VmSize"),
+    ("data-segment limit (RLIMIT_DATA)", "RLIMIT_DATA", "VmData"),
+)
+# A cgroup v1 limit at or past this is its way of saying "none".
+CGROUP_V1_UNLIMITED = 2**62
+
+
+def available_memory(
+    proc: Path = Path("/proc/self"), cgroups: Path = Path("/sys/fs/cgroup")
+) -> Available | None:
+    """The memory this process may still allocate: the least headroom under its
+    rlimits (limit less what it counts now) and under the memory limit of its cgroup and
+    of each cgroup above it (limit less usage, plus the inactive page cache, which the
+    kernel reclaims first); None where nothing limits it or the limits cannot be read."""
+    found = []
+    status = _status_fields(proc / "status")
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not a Unix
+        resource = None
+    for reason, name, counted in RLIMITS:
+        if resource is None or not hasattr(resource, name) or counted not in status:
+            continue
+        soft, _ = resource.getrlimit(getattr(resource, name))
+        if soft != resource.RLIM_INFINITY:
+            found.append(Available(max(soft - status[counted], 0), reason))
+    for group, limit_file, usage_file, inactive_key in _memory_cgroups(proc, cgroups):
+        limit = _read_int(group / limit_file)
+        usage = _read_int(group / usage_file)
+        if limit is None or usage is None or limit >= CGROUP_V1_UNLIMITED:
+            continue
+        inactive = _status_fields(group / "memory.stat", scale=1).get(inactive_key, 0)
+        found.append(Available(max(limit - usage + inactive, 0), "cgroup memory limit"))
+    return min(found, key=lambda available: available.bytes, default=None)
+
+
+def _memory_cgroups(proc: Path, cgroups: Path) -> list[tuple[Path, str, str, str]]:
+    """(directory, limit file, usage file, inactive-cache key) of this process's memory
+    cgroup and each one above it, v2 (`0::/path`) or v1 (`N:memory:/path`)."""
+    try:
+        lines = (proc / "cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if "memory" in controllers.split(","):
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            return _with_parents(cgroups / "memory", path, files)
+    for line in lines:
+        if line.startswith("0::"):
+            files = ("memory.max", "memory.current", "inactive_file")
+            return _with_parents(cgroups, line[3:], files)
+    return []
+
+
+def _with_parents(root: Path, path: str, files: tuple[str, str, str]) -> list[tuple]:
+    """The cgroup at `path` under `root` and each directory above it up to `root`."""
+    group = root / path.strip("/")
+    if not group.is_dir():  # a path from outside this mount (a container's view): its root
+        group = root
+    found = []
+    while True:
+        found.append((group, *files))
+        if group == root or root not in group.parents:
+            return found
+        group = group.parent
+
+
+def _status_fields(path: Path, scale: int = 1024) -> dict[str, int]:
+    """`Key: N kB` (or `key N`) lines of a /proc or cgroup file as {key: N * scale}."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            fields[parts[0]] = int(parts[1]) * scale
+    return fields
+
+
+def _read_int(path: Path) -> int | None:
+    """The number in a cgroup file; None for none, `max` or a file that cannot be read."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 @contextlib.contextmanager

@@ -1005,6 +1005,27 @@ def test_help_takes_h_and_reads_without_python_types(command: str):
         assert python_type not in options.lower(), (command, python_type)
 
 
+@pytest.mark.parametrize(
+    ("command", "usage", "argument"),
+    [
+        ("shapes", "[OPTIONS] SPEC...", "SPEC..."),
+        ("sizes", "[OPTIONS] SPEC", "SPEC"),
+        ("compare", "[OPTIONS] A vs B [vs C ...]", "A vs B [vs C ...]"),
+        ("verify", "[OPTIONS] SPEC", "SPEC"),
+        ("check", "[OPTIONS] SPEC...", "SPEC..."),
+    ],
+)
+def test_help_names_arguments_by_their_metavar_alone(command: str, usage: str, argument: str):
+    """An argument reads as its metavar, in the usage line and under Arguments: not
+    `{SPEC...}...` nor `SPEC... <list[Path]>` (B26); and a range as words, not x>=1."""
+    text = runner.invoke(app, [command, "--help"]).stdout
+    assert text.splitlines()[0].endswith(f" {command} {usage}"), text.splitlines()[0]
+    arguments = text.split("Arguments:")[1].split("Options:")[0]
+    listed = arguments.strip().splitlines()[0]
+    assert listed.startswith(f"{argument}  "), listed
+    assert "<" not in arguments and "x>=" not in text and "<=x" not in text, text
+
+
 def test_an_input_of_another_rank_is_refused(tmp_path: Path):
     path = write(tmp_path, "small.yaml", SMALL)
     result = shapes(path, "--input", "224x224")

@@ -569,21 +569,102 @@ def test_save_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path, mo
 def test_an_allocation_the_machine_refuses_is_one_error_line(tmp_path: Path):
     """Under an address-space limit below --max-memory, NumPy's MemoryError escaped with a
     traceback and exit 1; it is one `error:` line naming the layer, exit 2."""
-    script = (
-        "import resource, sys\n"
-        "import numpy, convcalc.verification, convcalc.numeric, convcalc.render\n"
-        "from convcalc.cli import main\n"
-        "usage = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (usage + 400 * 2**20, resource.RLIM_INFINITY))\n"
-        "sys.argv = ['convcalc', 'verify', 'specs/vgg16.yaml', '--max-memory', '8GiB']\n"
-        "main()\n"
-    )
-    process = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    # The up-front check (below) would refuse this cap: here the limit is unreadable.
+    process = verify_under_address_limit(
+        ["specs/vgg16.yaml", "--max-memory", "8GiB"],
+        "convcalc.verification.available_memory = lambda: None\n",
     )
     assert process.returncode == 2, process.stderr[-2000:]
     (line,) = process.stderr.splitlines()
     assert line.startswith("error: specs/vgg16.yaml: layer ") and "allocation" in line
+
+
+def verify_under_address_limit(arguments: list[str], before: str = "", headroom: int = 400):
+    """`convcalc verify ARGUMENTS` in a process whose address space may grow by only
+    `headroom` MiB more (RLIMIT_AS), as under `ulimit -v` or in a small container."""
+    script = (
+        "import resource, sys\n"
+        "import numpy, convcalc.verification, convcalc.numeric, convcalc.render\n"
+        "from convcalc.cli import main\n"
+        f"{before}"
+        "usage = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        f"limit = usage + {headroom} * 2**20\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))\n"
+        f"sys.argv = ['convcalc', 'verify', *{arguments!r}]\n"
+        "main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_cap_above_the_memory_the_process_may_take_is_refused_up_front():
+    """C33: under an address-space limit of about 400 MiB more, --max-memory 1GiB cannot be
+    kept: refused before anything runs, naming the limit, even for a network that fits."""
+    process = verify_under_address_limit(["specs/lenet5.yaml", "--max-memory", "1GiB"])
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert process.stdout == ""
+    (line,) = process.stderr.splitlines()
+    assert line.startswith("error: specs/lenet5.yaml: --max-memory: 1,024 MiB is more than")
+    assert "address-space limit (RLIMIT_AS)" in line
+    assert re.search(r"give --max-memory [0-9]+MiB or less", line), line
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_default_cap_shrinks_to_the_memory_the_process_may_take():
+    """Without --max-memory, the cap is 1 GiB or what the limits leave, whichever is less:
+    a small network still runs under a tight limit."""
+    process = verify_under_address_limit(["specs/lenet5.yaml"])
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "all checks agree" in process.stdout
+
+
+def write_cgroups(
+    root: Path, version: int, limit: int, usage: int, inactive: int
+) -> tuple[Path, Path]:
+    """A /proc/self and /sys/fs/cgroup tree of one cgroup, nested in a parent without limit."""
+    proc, cgroups = root / "proc", root / "cgroup"
+    proc.mkdir()
+    (proc / "status").write_text("Name:\tpython\nVmSize:\t  100000 kB\nVmData:\t 50000 kB\n")
+    if version == 2:
+        (proc / "cgroup").write_text("0::/box/job\n")
+        group, files = cgroups / "box" / "job", ("memory.max", "memory.current", "inactive_file")
+    else:
+        (proc / "cgroup").write_text("5:cpu:/\n4:memory:/box/job\n0::/\n")
+        group = cgroups / "memory" / "box" / "job"
+        files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+    group.mkdir(parents=True)
+    (group / files[0]).write_text(f"{limit}\n")
+    (group / files[1]).write_text(f"{usage}\n")
+    (group / "memory.stat").write_text(f"active_file 7\n{files[2]} {inactive}\n")
+    unlimited = "max" if version == 2 else str(2**63 - 4096)
+    (group.parent / files[0]).write_text(f"{unlimited}\n")
+    (group.parent / files[1]).write_text("999999999999\n")
+    return proc, cgroups
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_memory_a_cgroup_leaves_is_its_limit_less_what_it_uses(tmp_path: Path, version):
+    """cgroup v2 (memory.max, memory.current) or v1 (memory.limit_in_bytes, usage): the
+    limit less the usage, the inactive page cache being reclaimable; a parent without a
+    limit adds none."""
+    from convcalc.verification import available_memory
+
+    proc, cgroups = write_cgroups(tmp_path, version, 512 * 2**20, 300 * 2**20, 20 * 2**20)
+    available = available_memory(proc, cgroups)
+    assert available is not None
+    assert available.bytes == (512 - 300 + 20) * 2**20
+    assert "cgroup memory limit" in available.reason
+
+
+def test_no_limit_leaves_the_cap_as_given(tmp_path: Path):
+    from convcalc.verification import available_memory
+
+    proc, cgroups = write_cgroups(tmp_path, 2, 0, 0, 0)
+    (cgroups / "box" / "job" / "memory.max").write_text("max\n")
+    if available_memory(proc, cgroups) is not None:  # the machine's own rlimits, if any
+        assert "cgroup" not in available_memory(proc, cgroups).reason
 
 
 def test_reach_folded_chunk_by_chunk_equals_the_whole_matrix():
