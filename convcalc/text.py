@@ -11,16 +11,24 @@ from __future__ import annotations
 import re
 
 # C0 and C1 control characters, DEL included: each could end a line, move the cursor or
-# start an escape sequence.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# start an escape sequence. With them, Unicode's line and paragraph separators (U+2028,
+# U+2029), which end a line for str.splitlines(), JavaScript and some log viewers; NEL
+# (U+0085) is C1.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 SHOWN_CHARACTERS = 60  # a quoted value in a message is cut to about this many characters
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def printable(text: str) -> str:
-    """`text` with every control character written as an escape (`\\n`, `\\x1b`)."""
-    return CONTROL.sub(lambda match: _NAMED.get(match[0], f"\\x{ord(match[0]):02x}"), text)
+    """`text` with every control character written as an escape (`\\n`, `\\x1b`,
+    `\\u2028`)."""
+    return CONTROL.sub(lambda match: _NAMED.get(match[0], _escape(match[0])), text)
+
+
+def _escape(character: str) -> str:
+    code = ord(character)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:

@@ -40,6 +40,55 @@ def test_a_name_with_a_control_character_is_refused(tmp_path: Path, name: str):
     assert "holds a control character" in line and line.startswith("error: ")
 
 
+# Every character str.splitlines() breaks a line at, beyond C0 and DEL: NEL (C1), and
+# Unicode's line and paragraph separators.
+LINE_BREAKS = ["\x85", "\u2028", "\u2029"]
+EVERY_FORMAT = [
+    ["shapes", "-f", "table"],
+    ["shapes", "-f", "json"],
+    ["shapes", "-f", "markdown"],
+    ["shapes", "-f", "csv"],
+    ["check", "-f", "table"],
+    ["check", "-f", "markdown"],
+    ["check", "-f", "github"],
+    ["verify"],
+    ["compare"],
+]
+
+
+@pytest.mark.parametrize("character", LINE_BREAKS, ids=["NEL", "LS", "PS"])
+@pytest.mark.parametrize("command", EVERY_FORMAT, ids=" ".join)
+def test_a_name_with_a_unicode_line_break_cannot_start_a_line(
+    tmp_path: Path, character: str, command: list[str]
+):
+    """A layer name holding NEL, U+2028 or U+2029 is refused like a newline, and the
+    refusal stays one line wherever it is split: the character is written as an escape."""
+    name = f"a{character}::error title=PR::INJECTED"
+    path = str(spec_with(tmp_path, name))
+    if command == ["compare"]:
+        args = ["compare", str(spec_with(tmp_path, "conv", "old.json")), "vs", path]
+    else:
+        args = [command[0], path, *command[1:]]
+    result = runner.invoke(app, args)
+    output = result.stdout + result.stderr
+    assert result.exit_code == 2, output
+    assert character not in output and "holds a control character" in output
+    assert not any(line.startswith("::error title=PR") for line in output.splitlines())
+    if command[-1] == "github":  # the refusal is convcalc's own annotation, on one line
+        assert [line[:7] for line in result.stdout.splitlines()] == ["::error", "convcal"]
+    else:
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: ") and result.stdout == ""
+
+
+def test_printable_escapes_every_line_break():
+    from convcalc.text import printable
+
+    text = "a\nb\x85c\u2028d\u2029e\x0bf"
+    assert printable(text) == "a\\nb\\x85c\\u2028d\\u2029e\\x0bf"
+    assert len(printable(text).splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", ["[/x]", "[bold red]x[/]"])
 @pytest.mark.parametrize("command", ["verify", "check", "compare"])
 def test_markup_in_a_name_is_printed_as_written(tmp_path: Path, name: str, command: str):
