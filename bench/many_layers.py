@@ -13,7 +13,6 @@ used, as by an installed package (see bench/shapes.py). Run with the repo's venv
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import REPO, time_interleaved
+from timing import REPO, chain_options, time_interleaved
 
 LATENCY_GOAL = 1.0  # seconds, the median of every command on the long spec
 REFERENCE_LAYERS = 10
@@ -119,17 +118,7 @@ def print_figures(times: dict[str, list[float]], layers: int) -> bool:
 
 def main() -> None:
     """Parse the options, write the specs, time every command, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument(
-        "--layers", type=int, default=10_000, help="layers of the long spec (default 10000)"
-    )
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if args.layers <= REFERENCE_LAYERS:
-        parser.error(f"--layers must be more than the reference's {REFERENCE_LAYERS}")
+    args = chain_options(__doc__.splitlines()[0], 10_000, REFERENCE_LAYERS, "spec")
 
     with tempfile.TemporaryDirectory(prefix="convcalc-bench-") as folder:
         paths = write_specs(Path(folder), args.layers)

@@ -13,7 +13,6 @@ repo's venv:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import REPO, time_interleaved
+from timing import REPO, chain_options, time_interleaved
 
 LATENCY_GOAL = 5.0  # seconds, the median on the long chain
 REFERENCE_LAYERS = 20
@@ -57,17 +56,7 @@ def check_output(spec: Path, layers: int) -> None:
 
 def main() -> None:
     """Parse the options, write the specs, time both, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument(
-        "--layers", type=int, default=2000, help="layers of the long chain (default 2000)"
-    )
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if args.layers <= REFERENCE_LAYERS:
-        parser.error(f"--layers must be more than the reference's {REFERENCE_LAYERS}")
+    args = chain_options(__doc__.splitlines()[0], 2000, REFERENCE_LAYERS, "chain")
 
     with tempfile.TemporaryDirectory(prefix="convcalc-bench-") as folder:
         paths = {}

@@ -37,3 +37,25 @@ def time_interleaved(
             if round_number >= warmup:
                 times[name].append(elapsed)
     return times
+
+
+def chain_options(description: str, default_layers: int, reference_layers: int, what: str):
+    """The options of a bench that times a long chain against a short reference one:
+    --runs, --warmup and --layers, checked."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=default_layers,
+        help=f"layers of the long {what} (default {default_layers})",
+    )
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.layers <= reference_layers:
+        parser.error(f"--layers must be more than the reference's {reference_layers}")
+    return args
