@@ -423,15 +423,16 @@ class _Expansion:
                 if local in names:
                     raise ConvCalcError(f"{shown(local)} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
+                numbers = _copy_numbers(raw.pop("start", None), repeat)
                 # At the top level, any layer made so far may be named in full
                 # (`stack.3.skip`, inside a repeated block), as PyTorch names modules.
                 expanded = None if prefix else self.taken
                 sources = self._inputs(raw, names, raws, position, previous, expanded)
                 if raw.get("type") == "block":
-                    previous = self._block(raw, local, sources, prefix, stack, repeat)
+                    previous = self._block(raw, local, sources, prefix, stack, numbers)
                 else:
                     previous = self._plain(
-                        raw, local, sources, names, expanded, prefix, repeat, line, raws, position
+                        raw, local, sources, names, expanded, prefix, numbers, line, raws, position
                     )
             except ConvCalcError as error:
                 label = f"{prefix}{local}" if isinstance(local, str) else None
@@ -463,7 +464,7 @@ class _Expansion:
         names: dict[str, str],
         expanded: dict[str, int] | None,
         prefix: str,
-        repeat: int,
+        numbers: list[str],
         line: int | None,
         raws: list[Any],
         position: int,
@@ -473,8 +474,8 @@ class _Expansion:
             if isinstance(raw.get(reference), str):
                 given = raw[reference]
                 raw[reference] = _resolve(given, names, expanded, raws, position, reference)
-        for copy in range(repeat):
-            name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
+        for number in numbers:
+            name = f"{prefix}{local}{number}"
             self._append({**raw, "name": name, "inputs": sources}, line)
             sources = [name]
         return sources[0]
@@ -486,7 +487,7 @@ class _Expansion:
         sources: list[str],
         prefix: str,
         stack: tuple[str, ...],
-        repeat: int,
+        numbers: list[str],
     ) -> str:
         unknown = set(raw) - {"type", "name", "use", "args"}
         if unknown:
@@ -529,8 +530,8 @@ class _Expansion:
         if not body:
             raise ConvCalcError(f"block {shown(use)} has no layers", field="use")
         previous = sources[0]
-        for copy in range(repeat):
-            inner = f"{prefix}{local}." + (f"{copy}." if repeat > 1 else "")
+        for number in numbers:
+            inner = f"{prefix}{local}{number}."
             previous = self.expand(
                 body, {BLOCK_INPUT: previous}, inner, previous, block_args, (*stack, use)
             )
@@ -660,6 +661,19 @@ def _positive(value: Any, field_name: str, limit: int = MAX_SIZE) -> int:
             f"a whole number from 1 to {limit}, got {shown(value)}", field=field_name
         )
     return value
+
+
+def _copy_numbers(start: Any, repeat: int) -> list[str]:
+    """The name suffix of each copy of a repeated layer or block use: `.0` ... `.N-1`, none
+    for a single copy, and `.S` ... `.S+N-1` whenever `start` is given (torchvision's
+    `layer2.1`, `layer2.2` after a `layer2.0` written apart)."""
+    if start is None:
+        return [f".{copy}" for copy in range(repeat)] if repeat > 1 else [""]
+    if type(start) is not int or not 0 <= start <= MAX_LAYERS:
+        raise ConvCalcError(
+            f"a whole number from 0 to {MAX_LAYERS}, got {shown(start)}", field="start"
+        )
+    return [f".{start + copy}" for copy in range(repeat)]
 
 
 def _name(value: Any) -> str:

@@ -58,6 +58,37 @@ def test_repeat_chains_copies():
     assert network.layers[-1].inputs == ["c.2", "input"]
 
 
+STAGE = """
+input: [4, 8, 8]
+blocks:
+  unit:
+    layers:
+      - {name: conv1, type: conv, out_channels: 4, kernel_size: 3, padding: 1}
+layers:
+  - {name: layer2.0, type: block, use: unit}
+  - {name: layer2, type: block, use: unit, repeat: 2, start: 1}
+  - {name: relu, type: activation, function: relu, start: 5}
+  - {name: head, type: conv, out_channels: 2, kernel_size: 1, inputs: [layer2]}
+"""
+
+
+def test_start_numbers_copies_as_torchvision_numbers_a_stage():
+    """torchvision's layer2 is layer2.0 (with the projection) then layer2.1, layer2.2."""
+    network = load_text(STAGE)
+    names = [layer.name for layer in network.layers]
+    assert names == ["layer2.0.conv1", "layer2.1.conv1", "layer2.2.conv1", "relu.5", "head"]
+    by_name = {layer.name: layer for layer in network.layers}
+    assert by_name["layer2.1.conv1"].inputs == ["layer2.0.conv1"]
+    assert by_name["head"].inputs == ["layer2.2.conv1"]
+
+
+@pytest.mark.parametrize("start", ["-1", "one", "1.5", "true"])
+def test_start_must_be_a_whole_number(start: str) -> None:
+    with pytest.raises(ConvCalcError, match="start") as caught:
+        load_text(STAGE.replace("start: 1}", f"start: {start}}}"))
+    assert caught.value.field == "start"
+
+
 def test_json_spec_and_alias():
     text = json.dumps({"input": [3, 8, 8], "layers": [{"type": "conv2d", "out_channels": 2,
                                                        "kernel_size": 3}]})  # fmt: skip
