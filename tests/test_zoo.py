@@ -1,0 +1,116 @@
+"""torchvision's CNNs as specs: published totals, and layer by layer against PyTorch.
+
+Each spec in ZOO is torchvision's model builder of that name, with its layers named by
+torchvision's module paths. Two independent checks:
+
+- its totals equal the figures torchvision 0.28 publishes in each weight's meta
+  (`num_params`, and `_ops`: GMACs of the conv and linear layers, in eval mode, at the
+  input size of the spec), exactly: params to the unit, MACs to the three decimals printed;
+- layer by layer it equals a PyTorch model written from torchvision's definition in
+  tests/torch_zoo/ (skipped without torch): every module's parameters, every module call's
+  output shape, and every conv's and linear's multiply-adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from convcalc.analysis import Report
+from convcalc.commands import analyze_spec
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+# Layer types whose multiply-adds torchvision's `_ops` counts: convolutions and linear layers.
+COUNTED = frozenset({"conv", "depthwise_conv", "conv_transpose", "dense"})
+META = "torchvision 0.28, {}.IMAGENET1K_V1.meta (num_params, _ops)"
+
+
+@dataclass(frozen=True)
+class Published:
+    params: int
+    gmacs: str  # as printed: "1.814"
+    source: str
+    # Layers that do not run in eval mode (inception_v3's AuxLogits), by name prefix:
+    # their params count, their MACs are outside `_ops`.
+    train_only: tuple[str, ...] = ()
+
+
+ZOO: dict[str, Published] = {
+    "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
+}
+
+
+@cache
+def report(spec: str) -> Report:
+    return analyze_spec(SPECS / f"{spec}.yaml")
+
+
+def eval_macs(spec: str) -> int:
+    """Multiply-adds of the conv and linear layers that run in eval mode."""
+    skipped = ZOO[spec].train_only
+    return sum(
+        row.macs
+        for row in report(spec).layers
+        if row.type in COUNTED and not any(row.name.startswith(prefix) for prefix in skipped)
+    )
+
+
+@pytest.mark.parametrize("spec", sorted(ZOO))
+def test_params_equal_torchvision_num_params(spec: str) -> None:
+    assert report(spec).totals.params == ZOO[spec].params, ZOO[spec].source
+
+
+@pytest.mark.parametrize("spec", sorted(ZOO))
+def test_macs_equal_torchvision_ops(spec: str) -> None:
+    printed = Decimal(ZOO[spec].gmacs)
+    decimals = max(3, -printed.as_tuple().exponent)  # "15.47" is 15.470 printed short
+    assert round(Decimal(eval_macs(spec)) / 10**9, decimals) == printed, ZOO[spec].source
+
+
+def torch_builders() -> dict:
+    pytest.importorskip("torch")
+    import torch_zoo
+
+    return torch_zoo.builders()
+
+
+@pytest.fixture(scope="module")
+def builders() -> dict:
+    return torch_builders()
+
+
+@pytest.mark.parametrize("spec", sorted(ZOO))
+def test_layers_equal_pytorch(spec: str, builders: dict) -> None:
+    import torch_zoo
+
+    rep = report(spec)
+    rows = {row.name: row for row in rep.layers}
+    traced = torch_zoo.trace(builders[spec](), rep.input)
+
+    # Parameters: each belongs to the layer named by its module's path (a module's own
+    # parameter, ConvNeXt's layer_scale, to the layer named path.layer_scale).
+    owned: dict[str, int] = {}
+    for key, count in traced.params.items():
+        module, _, _ = key.rpartition(".")
+        owner = module if module in rows else key
+        assert owner in rows, f"{spec}: no layer for parameter {key}"
+        owned[owner] = owned.get(owner, 0) + count
+    with_params = {name: row.params for name, row in rows.items() if row.params}
+    assert with_params == owned
+
+    # Every call of every leaf module is a layer, with the same output shape and MACs.
+    for path, calls in traced.calls.items():
+        for number, call in enumerate(calls):
+            name = torch_zoo.layer_name(path, number)
+            if name not in rows:
+                assert path not in traced.leaves, f"{spec}: no layer for {name}"
+                continue
+            if call.output_shape is not None:
+                assert tuple(rows[name].output_shape) == call.output_shape, name
+            if call.macs is not None:
+                assert rows[name].macs == call.macs, name

@@ -1,0 +1,102 @@
+"""Reference PyTorch models of torchvision's CNNs, for tests/test_zoo.py.
+
+Each family module (resnet.py, ...) is written from torchvision 0.28's definition of those
+models (torchvision/models/*.py), keeping its module names, so that the state_dict keys and
+the module paths are torchvision's. torchvision itself is not imported: its compiled ops do
+not load everywhere, and these tests need only the layers. Each family module fills
+BUILDERS: spec name -> a function that builds the model.
+
+`trace` runs a model on the meta device (shapes only, no arithmetic) and records every
+module's calls, which is all the layer-by-layer comparison needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+FAMILIES = ("resnet",)
+
+BUILDERS: dict[str, Callable[[], nn.Module]] = {}
+
+
+def builders() -> dict[str, Callable[[], nn.Module]]:
+    """Every reference model, by the name of its spec."""
+    for family in FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+    return BUILDERS
+
+
+def register(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    def add(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        BUILDERS[name] = build
+        return build
+
+    return add
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of one module: its output shape without the batch, and its multiply-adds
+    when it is a conv or a linear layer (counted from the module's own attributes)."""
+
+    output_shape: tuple[int, ...] | None
+    macs: int | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    calls: dict[str, list[Call]]  # module path -> its calls, in order
+    leaves: frozenset[str]  # paths of modules without children
+    params: dict[str, int]  # parameter name (state_dict key) -> its element count
+
+
+def module_macs(module: nn.Module, output: torch.Tensor) -> int | None:
+    """Multiply-adds of a conv or linear call: each output value is a dot product over
+    in_channels / groups x the kernel (conv) or in_features (linear) inputs."""
+    positions = output.numel() // output.shape[0]
+    if isinstance(module, nn.modules.conv._ConvNd):
+        if module.transposed:  # each input value meets the whole kernel once per output channel
+            return None
+        return positions * module.in_channels // module.groups * math.prod(module.kernel_size)
+    if isinstance(module, nn.Linear):
+        return positions * module.in_features
+    return None
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
+    """Run `model` in eval mode on one meta tensor of `input_shape` and record its calls."""
+    calls: dict[str, list[Call]] = {}
+
+    def hook(name: str) -> Callable:
+        def record(module: nn.Module, _inputs: object, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                call = Call(tuple(output.shape[1:]), module_macs(module, output))
+            else:
+                call = Call(None, None)
+            calls.setdefault(name, []).append(call)
+
+        return record
+
+    model = model.to("meta").eval()
+    leaves = set()
+    for name, module in model.named_modules():
+        if name:
+            module.register_forward_hook(hook(name))
+            if not any(True for _ in module.children()):
+                leaves.add(name)
+    with torch.no_grad():
+        model(torch.empty(1, *input_shape, device="meta"))
+    params = {name: p.numel() for name, p in model.named_parameters()}
+    return Trace(calls, frozenset(leaves), params)
+
+
+def layer_name(path: str, call: int) -> str:
+    """The spec's name for a module's call (0-based): its path, then path@2, path@3 for the
+    later calls of a module torchvision calls more than once (ResNet's relu)."""
+    return path if call == 0 else f"{path}@{call + 1}"
