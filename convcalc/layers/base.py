@@ -450,5 +450,8 @@ def real_taps(shape: Shape, windows: tuple[dimension.Window, ...], out: Shape) -
     """
     total = 1
     for window, size, out_size in zip(windows, shape.spatial, out.spatial, strict=True):
-        total *= window.real_taps(size, out_size)
+        taps = window.real_taps(size, out_size)
+        if not isinstance(taps, int):  # unknown until the sizes are set, and so the product
+            return taps
+        total *= taps
     return total

@@ -122,6 +122,11 @@ def _rounded(rounding, value):
     return rounding(value, evaluate=False)
 
 
+def _plus(value, number):
+    """value + number, without a sympy step for a number 0 (a floor that stacks on one)."""
+    return value if number == 0 else value + number
+
+
 def floor_div(value, divisor: int):
     """floor(value / divisor), folding floor((floor(y) + m) / s) into floor((y + m) / s).
 
@@ -133,7 +138,7 @@ def floor_div(value, divisor: int):
         return value
     inside = _rounded_inside(value, sympy.floor)
     if inside is not None:
-        return _rounded(sympy.floor, (inside[0] + inside[1]) / divisor)
+        return _rounded(sympy.floor, _plus(*inside) / divisor)
     return _rounded(sympy.floor, sympy.Rational(1, divisor) * value)
 
 
@@ -143,7 +148,7 @@ def ceil_div(value, divisor: int):
         return value
     inside = _rounded_inside(value, sympy.ceiling)
     if inside is not None:
-        return _rounded(sympy.ceiling, (inside[0] + inside[1]) / divisor)
+        return _rounded(sympy.ceiling, _plus(*inside) / divisor)
     return _rounded(sympy.ceiling, sympy.Rational(1, divisor) * value)
 
 
