@@ -13,8 +13,12 @@ import re
 # C0 and C1 control characters, DEL included: each could end a line, move the cursor or
 # start an escape sequence. With them, Unicode's line and paragraph separators (U+2028,
 # U+2029), which end a line for str.splitlines(), JavaScript and some log viewers; NEL
-# (U+0085) is C1.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# (U+0085) is C1. And the bidirectional formatting characters (U+061C, U+200E-U+200F,
+# U+202A-U+202E, U+2066-U+2069), which reorder what follows them on screen, so that a
+# name could show other text than it holds ("Trojan Source", CVE-2021-42574).
+CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 SHOWN_CHARACTERS = 60  # a quoted value in a message is cut to about this many characters
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

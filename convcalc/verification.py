@@ -135,18 +135,18 @@ def verify(
     started = time.perf_counter()
     if input_shape is None:
         require_numbers(network, "verify", f"give {option('input_shape')}, e.g. 3x224x224")
-    max_memory = _memory_cap(max_memory)
+    cap = _memory_cap(max_memory)
     report = analyze(network, input_shape, batch)
-    plan = _plan_memory(report, max_memory, keep_arrays)
+    plan = _plan_memory(report, cap, keep_arrays)
     steps = len(report.layers) * (1 + sum(plan.chunk_counts))
     tick = _progress_counter(progress, steps)
 
     run = _Forward(network, report, seed, plan, keep_arrays)
     measured = []
     for layer, row in zip(network.layers, report.layers, strict=True):
-        with _allocation_failures(max_memory, layer_index=row.index, layer_name=row.name):
+        with _allocation_failures(cap, layer_index=row.index, layer_name=row.name):
             measured.append(run.layer(layer, row, tick))
-    with _allocation_failures(max_memory, field="receptive field measurement"):
+    with _allocation_failures(cap, field="receptive field measurement"):
         dependencies = _dependencies(network, report, run.inputs, plan, tick)
     slacks = _envelope_slack(network, report)
     layers = []
@@ -179,13 +179,30 @@ class Available:
     reason: str
 
 
-def _memory_cap(max_memory: int | None) -> int:
+@dataclass(frozen=True)
+class _Cap:
+    """The memory a run keeps to, and how a message says where it comes from: a message
+    names --max-memory only when it was given."""
+
+    bytes: int
+    said: str
+
+
+def _memory_cap(max_memory: int | None) -> _Cap:
     """The cap a run keeps to: the one given, refused up front when the process may not
     allocate that much (an allocation would fail midway, however well the arrays were
     planned); without one, DEFAULT_MAX_MEMORY or what the process may take, the less."""
     available = available_memory()
     if max_memory is None:
-        return DEFAULT_MAX_MEMORY if available is None else min(DEFAULT_MAX_MEMORY, available.bytes)
+        if available is not None and available.bytes < DEFAULT_MAX_MEMORY:
+            return _Cap(
+                available.bytes,
+                f"the {_mib(available.bytes)} this process may still allocate under its"
+                f" {available.reason}",
+            )
+        return _Cap(
+            DEFAULT_MAX_MEMORY, f"the default {option('max_memory')} of {_mib(DEFAULT_MAX_MEMORY)}"
+        )
     if available is not None and max_memory > available.bytes:
         raise ConvCalcError(
             f"{_mib(max_memory)} is more than the {_mib(available.bytes)} this process may"
@@ -193,7 +210,7 @@ def _memory_cap(max_memory: int | None) -> int:
             f" {available.bytes // 2**20}MiB or less",
             field=option("max_memory"),
         )
-    return max_memory
+    return _Cap(max_memory, f"{option('max_memory')} {_mib(max_memory)}")
 
 
 # Limits on a process's memory that make an allocation fail: (name, rlimit, the line of
@@ -291,7 +308,7 @@ def _read_int(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def _allocation_failures(max_memory: int, **place):
+def _allocation_failures(cap: _Cap, **place):
     """An allocation the machine refuses (an address-space or container limit below
     --max-memory) as a user-facing error naming where and how much, not a traceback."""
     try:
@@ -301,7 +318,7 @@ def _allocation_failures(max_memory: int, **place):
         asked = getattr(error, "_total_size", None)
         amount = f" of {asked:,} bytes" if isinstance(asked, int) else ""
         raise ConvCalcError(
-            f"an allocation{amount} failed, under {option('max_memory')} {max_memory:,} bytes:"
+            f"an allocation{amount} failed, under {cap.said}:"
             f" this machine has less memory available; give a lower {option('max_memory')} or"
             f" a smaller {option('input_shape')}",
             **place,
@@ -344,8 +361,9 @@ class _MemoryPlan:
     chunk_counts: tuple[int, ...]
 
 
-def _plan_memory(report: Report, max_memory: int, keep_arrays: bool) -> _MemoryPlan:
-    """Refuse up front a run whose arrays cannot fit under max_memory; size the chunks."""
+def _plan_memory(report: Report, cap: _Cap, keep_arrays: bool) -> _MemoryPlan:
+    """Refuse up front a run whose arrays cannot fit under the cap; size the chunks."""
+    max_memory = cap.bytes
     value_bytes = REFERENCE_BYTES * report.batch
     to_reference = REFERENCE_BYTES / DTYPE_BYTES[report.dtype]
     activations = int(report.totals.peak_activation_bytes * to_reference)
@@ -357,7 +375,7 @@ def _plan_memory(report: Report, max_memory: int, keep_arrays: bool) -> _MemoryP
         shape = "x".join(map(str, report.input))
         raise ConvCalcError(
             f"the reference needs about {_mib(resident + MIN_TEMPORARY_BYTES)} for input"
-            f" {shape}, batch {report.batch}, over {option('max_memory')} {_mib(max_memory)}:"
+            f" {shape}, batch {report.batch}, over {cap.said}:"
             f" try a smaller {option('input_shape')} or {option('batch')}"
             + (f", or leave out {option('save')}" if keep_arrays else ""),
             field=option("max_memory"),

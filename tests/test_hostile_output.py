@@ -89,6 +89,28 @@ def test_printable_escapes_every_line_break():
     assert len(printable(text).splitlines()) == 1
 
 
+# Bidirectional formatting characters: each reorders the text after it on screen.
+BIDI = [
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+]
+
+
+@pytest.mark.parametrize("character", BIDI, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_name_with_a_bidi_control_is_refused_and_written_escaped(tmp_path: Path, character: str):
+    """Trojan Source (CVE-2021-42574): U+202E in a name would show `a::lave` as `a` followed
+    by the rest reversed. The name is refused, and the message writes it as an escape."""
+    path = str(spec_with(tmp_path, f"safe{character}evil"))
+    result = runner.invoke(app, ["shapes", path])
+    assert result.exit_code == 2
+    assert character not in result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "holds a control character" in line and f"\\u{ord(character):04x}" in line
+
+
 @pytest.mark.parametrize("name", ["[/x]", "[bold red]x[/]"])
 @pytest.mark.parametrize("command", ["verify", "check", "compare"])
 def test_markup_in_a_name_is_printed_as_written(tmp_path: Path, name: str, command: str):

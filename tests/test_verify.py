@@ -444,8 +444,12 @@ def test_cli_exit_2_for_a_bad_call_or_spec(args, message):
 def test_a_network_too_big_for_max_memory_is_refused_before_running():
     with pytest.raises(ConvCalcError) as caught:
         verify_path(SPECS / "vgg16.yaml", input_shape=(3, 1024, 1024), batch=4)
-    assert "over --max-memory 1,024 MiB: try a smaller --input" in caught.value.describe(flag)
-    assert "over max_memory 1,024 MiB: try a smaller input_shape" in str(caught.value)
+    said = "over the default --max-memory of 1,024 MiB: try a smaller --input"
+    assert said in caught.value.describe(flag)
+    assert "over the default max_memory of 1,024 MiB: try a smaller input" in str(caught.value)
+    with pytest.raises(ConvCalcError) as caught:
+        verify_path(SPECS / "vgg16.yaml", input_shape=(3, 1024, 1024), max_memory=2**29)
+    assert "over --max-memory 512 MiB: try" in caught.value.describe(flag)
 
 
 def test_json_format():
@@ -618,6 +622,13 @@ def test_the_default_cap_shrinks_to_the_memory_the_process_may_take():
     process = verify_under_address_limit(["specs/lenet5.yaml"])
     assert process.returncode == 0, process.stderr[-2000:]
     assert "all checks agree" in process.stdout
+    # A network that does not fit says which limit it is over, and names no --max-memory
+    # that was never given.
+    process = verify_under_address_limit(["specs/vgg16.yaml", "--input", "3x512x512"])
+    assert process.returncode == 2, process.stderr[-2000:]
+    (line,) = process.stderr.splitlines()
+    assert "this process may still allocate under its address-space limit (RLIMIT_AS)" in line
+    assert "over --max-memory" not in line
 
 
 def write_cgroups(
