@@ -22,6 +22,8 @@ import pytest
 
 from convcalc.analysis import Report
 from convcalc.commands import analyze_spec
+from convcalc.spec import load_path
+from convcalc.verification import verify
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -38,6 +40,9 @@ class Published:
     # Layers that do not run in eval mode (inception_v3's AuxLogits), by name prefix:
     # their params count, their MACs are outside `_ops`.
     train_only: tuple[str, ...] = ()
+    # The input of the value check against PyTorch: small, so that the NumPy reference runs
+    # in a second or two, and large enough for every layer.
+    small_input: tuple[int, ...] = (3, 64, 64)
 
 
 ZOO: dict[str, Published] = {
@@ -114,3 +119,27 @@ def test_layers_equal_pytorch(spec: str, builders: dict) -> None:
                 assert tuple(rows[name].output_shape) == call.output_shape, name
             if call.macs is not None:
                 assert rows[name].macs == call.macs, name
+
+
+@pytest.mark.parametrize("spec", sorted(ZOO))
+def test_reference_values_equal_pytorch(spec: str, builders: dict) -> None:
+    """The NumPy reference's output of every layer equals PyTorch's, on the weights and the
+    input of `verify --save`, at a small input size."""
+    import numpy as np
+    import torch_zoo
+
+    network = load_path(SPECS / f"{spec}.yaml")
+    arrays = verify(network, input_shape=ZOO[spec].small_input, batch=1, keep_arrays=True).arrays
+    model = builders[spec]()
+    torch_zoo.load_saved(model, arrays)
+    compared = 0
+    for path, calls in torch_zoo.outputs(model, arrays["input"]).items():
+        for number, output in enumerate(calls):
+            key = f"{torch_zoo.layer_name(path, number)}/output"
+            if key not in arrays or not hasattr(output, "numpy"):
+                continue
+            expected = output.numpy()
+            scale = max(1.0, float(np.abs(expected).max()))
+            assert np.abs(arrays[key] - expected).max() <= 1e-3 * scale, key
+            compared += 1
+    assert compared >= len(network.layers) // 2  # most layers are a module's call

@@ -100,3 +100,39 @@ def layer_name(path: str, call: int) -> str:
     """The spec's name for a module's call (0-based): its path, then path@2, path@3 for the
     later calls of a module torchvision calls more than once (ResNet's relu)."""
     return path if call == 0 else f"{path}@{call + 1}"
+
+
+def load_saved(model: nn.Module, arrays: dict) -> None:
+    """Give `model` the weights a `verify --save` run drew: each state_dict key `path.name`
+    is the saved `path/name`, and a module's own parameter `path.name` (ConvNeXt's
+    layer_scale) the saved weight of the layer named after it, `path.name/weight`."""
+    state = {}
+    for key, value in model.state_dict().items():
+        module, _, name = key.rpartition(".")
+        if name == "num_batches_tracked":
+            state[key] = value
+            continue
+        saved = arrays.get(f"{module}/{name}", arrays.get(f"{key}/weight"))
+        assert saved is not None, f"nothing saved for {key}"
+        state[key] = torch.from_numpy(saved).reshape(value.shape)
+    model.load_state_dict(state)
+
+
+def outputs(model: nn.Module, input_array) -> dict[str, list[torch.Tensor]]:
+    """Every module call's output on `input_array`, in eval mode, by module path."""
+    found: dict[str, list[torch.Tensor]] = {}
+
+    def hook(name: str) -> Callable:
+        def record(_module: nn.Module, _inputs: object, output: object) -> None:
+            # A copy: an in-place ReLU after this module would overwrite its output.
+            copy = output.clone() if isinstance(output, torch.Tensor) else output
+            found.setdefault(name, []).append(copy)
+
+        return record
+
+    for name, module in model.named_modules():
+        if name:
+            module.register_forward_hook(hook(name))
+    with torch.no_grad():
+        model.eval()(torch.from_numpy(input_array))
+    return found
