@@ -15,7 +15,7 @@ import traceback
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -25,6 +25,9 @@ from convcalc.errors import ConvCalcError, option
 from convcalc.flags import flag
 from convcalc.render.shapes import layer_columns
 from convcalc.text import cut, printable, shown
+
+if TYPE_CHECKING:
+    from convcalc.layers.base import Shape
 
 EXIT_INVALID = 2
 EXIT_BUG = 3
@@ -199,6 +202,23 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
         raise ConvCalcError(error.message, field=option("input_shape")) from None
 
 
+def parse_symbolic_input(text: str | None) -> "Shape | None":
+    """'3xHxW' -> Shape(3, ('H', 'W')): sizes may be numbers or symbol names."""
+    if text is None:
+        return None
+    from convcalc.spec import parse_input
+
+    parts = text.replace(",", "x").split("x")
+    if not 2 <= len(parts) <= 4:
+        raise ConvCalcError(
+            f"{shown(text)} is not CxH[xW[xD]], e.g. 3xHxW or 3x224xW", field=option("input_shape")
+        )
+    try:
+        return parse_input([int(part) if DIGITS.fullmatch(part) else part for part in parts])
+    except ConvCalcError as error:
+        raise ConvCalcError(error.message, field=option("input_shape")) from None
+
+
 def parse_size_settings(texts: list[str] | None) -> dict[str, int]:
     """['H=224', 'W=320'] -> {'H': 224, 'W': 320}."""
     from convcalc.spec import SYMBOL_PATTERN
@@ -302,6 +322,14 @@ def sizes_command(
     settings: Annotated[
         list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
     ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            metavar="CxHxW",
+            help="Replace the spec's input, with symbols for the sizes to scan, e.g. 3xHxW.",
+        ),
+    ] = None,
     output_format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT", help=render.format_help("sizes"))
     ] = "table",
@@ -316,7 +344,12 @@ def sizes_command(
     try:
         check_format("sizes", output_format)
         request = commands.SizesRequest(
-            spec, dim, parse_range(size_range), exact, parse_size_settings(settings)
+            spec,
+            dim,
+            parse_range(size_range),
+            exact,
+            parse_size_settings(settings),
+            parse_symbolic_input(input_shape),
         )
         result = commands.sizes(request)
     except ConvCalcError as error:

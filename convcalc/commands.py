@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from convcalc.analysis import Report, analyze, simplified
 from convcalc.errors import ConvCalcError, option
+from convcalc.layers.base import Shape
 from convcalc.spec import Network, load_document, load_path, set_sizes, sizes_of
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class SizesRequest:
     size_range: tuple[int, int] = (1, 1024)  # lowest and highest size listed
     exact: bool = False  # only sizes that no layer drops rows or columns of
     sizes: Mapping[str, int] = field(default_factory=dict)  # the other symbols' sizes
+    # In place of the spec's input: any spec scanned at symbolic sizes (3 x H x W).
+    input: Shape | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def sizes(request: SizesRequest) -> SizesResult:
     dims = [request.dim] if request.dim else None
     try:
         network = load(request.spec)
+        if request.input is not None:
+            network = dataclasses.replace(network, input=request.input)
         try:
             report, scans = _scans(network, dims, low, high, request.exact, dict(request.sizes))
         except ConvCalcError as error:

@@ -401,3 +401,27 @@ def test_parse_range_refuses_anything_else(text: str):
     with pytest.raises(ConvCalcError) as error:
         parse_range(text)
     assert said(error.value.field) == "--range"
+
+
+@pytest.mark.parametrize("spec", ["fcn", "shufflenet_v1", "alexnet"])
+def test_input_with_symbols_scans_any_spec_as_the_concrete_engine_runs_it(spec: str):
+    """`sizes SPEC --input 3xHxW` scans a spec written at numbers: it lists exactly the
+    heights at which the concrete engine runs the spec, the width at 224."""
+    network = load_path(SPECS / f"{spec}.yaml")
+    runs = {size: outcome(network, (3, size, 224)) for size in range(1, 257)}
+    result = sizes_cli(SPECS / f"{spec}.yaml", "--input", "3xHxW", "--dim", "H", "--set",
+                       "W=224", "--range", "1..256", "-f", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["sizes"] == accepted(runs)
+    assert 0 < len(found["sizes"]) < 256  # some sizes are refused, some run
+
+
+@pytest.mark.parametrize(
+    ("given", "piece"),
+    [("3xHxWxDxT", "is not CxH[xW[xD]]"), ("Cx8x8", "channels must be a whole number"),
+     ("3x8x-1", "neither a whole number nor a symbol name")],
+)  # fmt: skip
+def test_input_with_symbols_refuses_what_a_spec_input_refuses(given: str, piece: str):
+    result = sizes_cli(SPECS / "fcn.yaml", "--input", given)
+    assert_one_error_line(result, "--input", piece)
