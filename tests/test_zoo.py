@@ -42,6 +42,8 @@ class Published:
 
 ZOO: dict[str, Published] = {
     "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
+    "regnet_y_400mf": Published(4_344_144, "0.402", META.format("RegNet_Y_400MF_Weights")),
+    "regnet_x_400mf": Published(5_495_976, "0.414", META.format("RegNet_X_400MF_Weights")),
 }
 
 
