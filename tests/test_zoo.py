@@ -45,6 +45,8 @@ ZOO: dict[str, Published] = {
     "regnet_y_400mf": Published(4_344_144, "0.402", META.format("RegNet_Y_400MF_Weights")),
     "regnet_x_400mf": Published(5_495_976, "0.414", META.format("RegNet_X_400MF_Weights")),
     "convnext_tiny": Published(28_589_128, "4.456", META.format("ConvNeXt_Tiny_Weights")),
+    "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
+    "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
 }
 
 

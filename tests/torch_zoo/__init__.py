@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet", "regnet", "convnext")
+FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet")
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
