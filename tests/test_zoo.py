@@ -47,6 +47,11 @@ class Published:
 
 ZOO: dict[str, Published] = {
     "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
+    "regnet_y_400mf": Published(4_344_144, "0.402", META.format("RegNet_Y_400MF_Weights")),
+    "regnet_x_400mf": Published(5_495_976, "0.414", META.format("RegNet_X_400MF_Weights")),
+    "convnext_tiny": Published(28_589_128, "4.456", META.format("ConvNeXt_Tiny_Weights")),
+    "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
+    "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
 }
 
 
@@ -147,3 +152,26 @@ def test_reference_values_equal_pytorch(spec: str, builders: dict) -> None:
             assert np.abs(arrays[key] - expected).max() <= 1e-3 * scale, key
             compared += 1
     assert compared >= len(network.layers) // 2  # most layers are a module's call
+
+
+def test_trace_compares_channels_last_calls_channels_first() -> None:
+    """Between a Permute to channels-last and the one back, a call's shape is recorded
+    with its last dim first; the Permutes themselves are not layers."""
+    torch = pytest.importorskip("torch")
+    import torch_zoo
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 1),
+        torch_zoo.Permute([0, 2, 3, 1]),
+        torch.nn.LayerNorm(8),
+        torch.nn.Linear(8, 16),
+        torch_zoo.Permute([0, 3, 1, 2]),
+        torch.nn.ReLU(),
+    )
+    traced = torch_zoo.trace(model, (3, 5, 7))
+    assert traced.leaves == {"0", "2", "3", "5"}
+    assert set(traced.calls) == {"0", "2", "3", "5"}
+    assert traced.calls["2"][0].output_shape == (8, 5, 7)
+    # A Linear over each position's channels: 5 x 7 positions x 8 inputs x 16 outputs.
+    assert traced.calls["3"][0] == torch_zoo.Call((16, 5, 7), 5 * 7 * 8 * 16)
+    assert traced.calls["5"][0].output_shape == (16, 5, 7)

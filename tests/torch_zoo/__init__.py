@@ -8,6 +8,15 @@ BUILDERS: spec name -> a function that builds the model.
 
 `trace` runs a model on the meta device (shapes only, no arithmetic) and records every
 module's calls, which is all the layer-by-layer comparison needs.
+
+Channels-last stretches. convcalc's tensors are channels-first (C x spatial) throughout,
+while some torchvision blocks move the channels last with a Permute module and run
+LayerNorm and Linear there (ConvNeXt's block.1 ... block.6). The Linear over the channels
+of each position is convcalc's 1x1 conv (same params and MACs), LayerNorm over the last
+dim its layer_norm over the channels. So that shapes line up, `trace` treats `Permute`
+as a change of layout, not a layer: its calls are not recorded and need no layer in the
+spec, and between a Permute to channels-last ([0, 2, 3, 1] or [0, 2, 3, 4, 1]) and the
+Permute back, each call's output shape is recorded with its last dim moved first.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet",)
+FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet")
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
@@ -30,6 +39,22 @@ def builders() -> dict[str, Callable[[], nn.Module]]:
     for family in FAMILIES:
         importlib.import_module(f"{__name__}.{family}")
     return BUILDERS
+
+
+class Permute(nn.Module):
+    """torchvision's ops.misc.Permute: a view of the input with its dims reordered."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+    @property
+    def to_channels_last(self) -> bool:
+        """[0, 2, 3, 1] (or [0, 2, 3, 4, 1]): the channels move from dim 1 to the last dim."""
+        return self.dims == [0, *range(2, len(self.dims)), 1]
 
 
 def register(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
@@ -52,7 +77,7 @@ class Call:
 @dataclass(frozen=True)
 class Trace:
     calls: dict[str, list[Call]]  # module path -> its calls, in order
-    leaves: frozenset[str]  # paths of modules without children
+    leaves: frozenset[str]  # paths of modules without children, Permutes left out
     params: dict[str, int]  # parameter name (state_dict key) -> its element count
 
 
@@ -69,27 +94,47 @@ def module_macs(module: nn.Module, output: torch.Tensor) -> int | None:
     return None
 
 
-def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
-    """Run `model` in eval mode on one meta tensor of `input_shape` and record its calls."""
-    calls: dict[str, list[Call]] = {}
+def _hook_calls(model: nn.Module, record: Callable) -> set[str]:
+    """Hook every module of `model` to call record(path, module, output) on each call, the
+    output channels-first (see "Channels-last stretches" above) and Permutes left out;
+    return the paths of the leaf modules."""
+    channels_last = False  # between a Permute to channels-last and the one back
 
     def hook(name: str) -> Callable:
-        def record(module: nn.Module, _inputs: object, output: object) -> None:
-            if isinstance(output, torch.Tensor):
-                call = Call(tuple(output.shape[1:]), module_macs(module, output))
-            else:
-                call = Call(None, None)
-            calls.setdefault(name, []).append(call)
+        def called(module: nn.Module, _inputs: object, output: object) -> None:
+            nonlocal channels_last
+            if isinstance(module, Permute):
+                channels_last = module.to_channels_last
+                return
+            if channels_last and isinstance(output, torch.Tensor):
+                output = output.movedim(-1, 1)
+            record(name, module, output)
 
-        return record
+        return called
 
-    model = model.to("meta").eval()
     leaves = set()
     for name, module in model.named_modules():
         if name:
             module.register_forward_hook(hook(name))
-            if not any(True for _ in module.children()):
+            if not any(True for _ in module.children()) and not isinstance(module, Permute):
                 leaves.add(name)
+    return leaves
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
+    """Run `model` in eval mode on one meta tensor of `input_shape` and record its calls
+    (in channels-first order: see "Channels-last stretches" above)."""
+    calls: dict[str, list[Call]] = {}
+
+    def record(name: str, module: nn.Module, output: object) -> None:
+        if isinstance(output, torch.Tensor):
+            call = Call(tuple(output.shape[1:]), module_macs(module, output))
+        else:
+            call = Call(None, None)
+        calls.setdefault(name, []).append(call)
+
+    model = model.to("meta").eval()
+    leaves = _hook_calls(model, record)
     with torch.no_grad():
         model(torch.empty(1, *input_shape, device="meta"))
     params = {name: p.numel() for name, p in model.named_parameters()}
@@ -119,20 +164,16 @@ def load_saved(model: nn.Module, arrays: dict) -> None:
 
 
 def outputs(model: nn.Module, input_array) -> dict[str, list[torch.Tensor]]:
-    """Every module call's output on `input_array`, in eval mode, by module path."""
+    """Every module call's output on `input_array`, in eval mode, by module path (channels
+    first, as `trace` records them)."""
     found: dict[str, list[torch.Tensor]] = {}
 
-    def hook(name: str) -> Callable:
-        def record(_module: nn.Module, _inputs: object, output: object) -> None:
-            # A copy: an in-place ReLU after this module would overwrite its output.
-            copy = output.clone() if isinstance(output, torch.Tensor) else output
-            found.setdefault(name, []).append(copy)
+    def record(name: str, _module: nn.Module, output: object) -> None:
+        # A copy: an in-place ReLU after this module would overwrite its output.
+        copy = output.clone() if isinstance(output, torch.Tensor) else output
+        found.setdefault(name, []).append(copy)
 
-        return record
-
-    for name, module in model.named_modules():
-        if name:
-            module.register_forward_hook(hook(name))
+    _hook_calls(model, record)
     with torch.no_grad():
         model.eval()(torch.from_numpy(input_array))
     return found
