@@ -706,10 +706,20 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
 
 
 # Specs with symbolic sizes (*_symbolic) are checked in tests/test_sizes.py and
-# tests/test_symbolic.py, at sizes set.
+# tests/test_symbolic.py, at sizes set. Specs of a model zoo's networks have a test module
+# of their own, against the zoo's figures and a PyTorch model of each network, layer by layer.
+ZOO_SPECS = {"shufflenet_v2_x1_0": "test_zoo_shufflenet.py"}
 ALL_SPECS = sorted(
-    path.stem for path in SPECS.glob("*.yaml") if not path.stem.endswith("_symbolic")
+    path.stem
+    for path in SPECS.glob("*.yaml")
+    if not path.stem.endswith("_symbolic") and path.stem not in ZOO_SPECS
 )
+
+
+def test_zoo_specs_have_their_tests() -> None:
+    for spec, module in ZOO_SPECS.items():
+        assert (SPECS / f"{spec}.yaml").is_file()
+        assert (Path(__file__).parent / module).is_file()
 
 
 def test_every_spec_is_covered() -> None:
