@@ -27,21 +27,21 @@ def sections(sizes: list[int], name: str = "s") -> dict:
     return {"name": name, "type": "split", "split_size_or_sections": sizes}
 
 
-def channel_slice(start: int | None = None, stop: int | None = None) -> dict:
+def channel_slice(begin: int | None = None, end: int | None = None) -> dict:
     layer = {"name": "slice", "type": "slice"}
-    if start is not None:
-        layer["start"] = start
-    if stop is not None:
-        layer["stop"] = stop
+    if begin is not None:
+        layer["begin"] = begin
+    if end is not None:
+        layer["end"] = end
     return layer
 
 
 @pytest.mark.parametrize(
     ("input_shape", "layer", "outputs"),
     [
-        # x[:, start:stop] keeps stop - start channels; stop defaults to the end.
+        # x[:, begin:end] keeps end - begin channels; end defaults to the last channel's.
         ([6, 5, 4], channel_slice(2, 5), [(3, 5, 4)]),
-        ([6, 5, 4], channel_slice(stop=1), [(1, 5, 4)]),
+        ([6, 5, 4], channel_slice(end=1), [(1, 5, 4)]),
         ([6, 5, 4], channel_slice(4), [(2, 5, 4)]),
         ([6], channel_slice(0, 6), [(6,)]),
         ([7, 3, 3, 3], channel_slice(6), [(1, 3, 3, 3)]),
@@ -84,7 +84,7 @@ blocks:
       - {name: shuffle, type: channel_shuffle, groups: 2}
 layers:
   - {name: stage, type: block, use: unit, repeat: 2}
-  - {name: tail, type: slice, start: 3, inputs: [stage.0.split.1]}
+  - {name: tail, type: slice, begin: 3, inputs: [stage.0.split.1]}
 """
     from convcalc.analysis import analyze
 
@@ -115,11 +115,12 @@ def test_field_is_the_inputs():
 @pytest.mark.parametrize(
     ("layers", "message"),
     [
-        ([channel_slice(5, 3)], "start: start 5 is not before stop 3: no channels left"),
-        ([channel_slice(6)], "start: start 6 is not before stop 6"),
-        ([channel_slice(stop=7)], "stop: stop 7 is past the input's 6 channels"),
-        ([channel_slice(-1)], "start: must be at least 0, got -1"),
-        ([channel_slice(stop=0)], "stop: must be at least 1, got 0"),
+        ([channel_slice(5, 3)], "begin: begin 5 is not before end 3: no channels left"),
+        ([channel_slice(6)], "begin: begin 6 is not before end 6"),
+        ([channel_slice(end=7)], "end: end 7 is past the input's 6 channels"),
+        ([channel_slice(-1)], "begin: must be at least 0, got -1"),
+        ([channel_slice(end=0)], "end: must be at least 1, got 0"),
+        ([{"type": "slice", "stop": 3}], "stop: unknown field"),
         ([chunk(4)], "layer 4 \\(s.3\\): chunks: torch.chunk cuts 6 channels into 3 parts of 2,"
          " not 4: part 3 would be empty"),
         ([chunk(0)], "chunks: a whole number from 1, got 0"),
@@ -220,17 +221,17 @@ def test_split_sections_agree_with_pytorch(sizes, off_by, data):
 
 @SETTINGS
 @given(st.integers(1, 8), st.integers(0, 9), st.none() | st.integers(1, 9), st.integers(1, 3))
-def test_slice_agrees_with_pytorch(channels, start, stop, size):
-    """x[:, start:stop] where PyTorch's slice is a real range of the channels; where Python
+def test_slice_agrees_with_pytorch(channels, begin, end, size):
+    """x[:, begin:end] where PyTorch's slice is a real range of the channels; where Python
     would cut it short or leave it empty, convcalc refuses."""
     torch = pytest.importorskip("torch")
-    found = _parts_of(channel_slice(start, stop), channels, size, size)
-    end = channels if stop is None else stop
-    if not start < end <= channels:
+    found = _parts_of(channel_slice(begin, end), channels, size, size)
+    last = channels if end is None else end
+    if not begin < last <= channels:
         assert found is None
         return
     values, (ours,) = found
-    theirs = torch.from_numpy(values)[:, start:stop]
+    theirs = torch.from_numpy(values)[:, begin:end]
     assert ours.shape == tuple(theirs.shape)
     np.testing.assert_array_equal(ours, theirs.numpy())
 
@@ -269,7 +270,7 @@ layers:
   - {name: cat, type: concat, inputs: [s.0, branch]}
   - {name: shuffle, type: channel_shuffle, groups: 2}
   - {name: t, type: split, split_size_or_sections: [3, 5]}
-  - {name: head, type: slice, start: 1, stop: 4, inputs: [t.1]}
+  - {name: head, type: slice, begin: 1, end: 4, inputs: [t.1]}
 """
 
 
