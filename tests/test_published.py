@@ -86,6 +86,7 @@ MOBILENET_T1 = "Howard et al. 2017, Table 1 (7x7x1024 into the average pool)"
 SHUFFLE_T1 = "Zhang et al., CVPR 2018, Table 1 (g=3; complexity in mult-adds; {})"
 SHUFFLE_CODE = "megvii-model/ShuffleNet-Series ShuffleNetV1/README.md (1.0x, group=3: 1.9M)"
 SHUFFLE_STAGES = "Zhang et al., CVPR 2018, Table 1 (stage output sizes)"
+SHUFFLE2_T5 = "Ma et al., ECCV 2018, Table 5 (1x: stage 4 of 464 channels at 7x7)"
 DILATED = "Yu & Koltun, ICLR 2016, Table 1 (receptive field after each layer)"
 FCN_T1 = "Long et al., CVPR 2015, Table 1, FCN-VGG16 ({})"
 SEGNET_CAFFE = "alexgkendall/SegNet-Tutorial Models/segnet_train.prototxt ({})"
@@ -133,6 +134,9 @@ PUBLISHED = [
     exact("resnet50", None, "output_shape", (1000,), TV.format("ResNet50")),
     exact("mobilenet_v2", None, "params", 3_504_872, TV.format("MobileNet_V2")),
     approx("mobilenet_v2", "macs", "0.30", G, TV.format("MobileNet_V2")),
+    exact("shufflenet_v2_x1_0", None, "params", 2_278_604, TV.format("ShuffleNet_V2_X1_0")),
+    approx("shufflenet_v2_x1_0", "macs", "0.145", G, TV.format("ShuffleNet_V2_X1_0")),
+    exact("shufflenet_v2_x1_0", "stage4.3.shuffle", "output_shape", (464, 7, 7), SHUFFLE2_T5),
     # MobileNet v1 1.0-224.
     approx("mobilenet_v1", "macs", "569", M, MOBILENET),
     approx("mobilenet_v1", "params", "4.2", M, MOBILENET),
@@ -406,8 +410,11 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
     """spec name -> (module, input shape). Built on demand (torch is optional), on the meta
     device by the caller, so that no weights are allocated."""
     import torch
+    import torch_zoo
     from torch import nn
     from torch.nn import functional as F  # noqa: N812
+
+    zoo = torch_zoo.builders()
 
     def seq(*modules: nn.Module) -> nn.Sequential:
         return nn.Sequential(*modules)
@@ -702,24 +709,16 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         "segnet": (SegNet(), (3, 360, 480)),
         "sd_vae_down_block": (vae_down_block(128, 256), (128, 128, 128)),
         "se_block": (se_block, (256, 56, 56)),
+        # torchvision's CNNs: the models of tests/torch_zoo/, written for tests/test_zoo.py.
+        "shufflenet_v2_x1_0": (zoo["shufflenet_v2_x1_0"](), (3, 224, 224)),
     }
 
 
 # Specs with symbolic sizes (*_symbolic) are checked in tests/test_sizes.py and
-# tests/test_symbolic.py, at sizes set. Specs of a model zoo's networks have a test module
-# of their own, against the zoo's figures and a PyTorch model of each network, layer by layer.
-ZOO_SPECS = {"shufflenet_v2_x1_0": "test_zoo_shufflenet.py"}
+# tests/test_symbolic.py, at sizes set.
 ALL_SPECS = sorted(
-    path.stem
-    for path in SPECS.glob("*.yaml")
-    if not path.stem.endswith("_symbolic") and path.stem not in ZOO_SPECS
+    path.stem for path in SPECS.glob("*.yaml") if not path.stem.endswith("_symbolic")
 )
-
-
-def test_zoo_specs_have_their_tests() -> None:
-    for spec, module in ZOO_SPECS.items():
-        assert (SPECS / f"{spec}.yaml").is_file()
-        assert (Path(__file__).parent / module).is_file()
 
 
 def test_every_spec_is_covered() -> None:
@@ -731,7 +730,7 @@ def test_every_spec_is_covered() -> None:
     test_matches_pytorch.
     """
     assert set(ALL_SPECS) == {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
-    assert len(ALL_SPECS) == 15
+    assert len(ALL_SPECS) == 16
 
 
 @cache

@@ -47,6 +47,7 @@ class Published:
 
 ZOO: dict[str, Published] = {
     "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
+    "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
 }
 
 
