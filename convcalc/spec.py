@@ -395,6 +395,9 @@ class _Expansion:
         self.blocks = blocks
         self.layers: list[tuple[dict, int | None]] = []
         self.taken: dict[str, int] = {INPUT: 0}  # global name -> layer index (1-based)
+        # Global name of a layer of several outputs (a split) -> its number of parts: only
+        # its parts, NAME.0 ..., are layers that later ones may read.
+        self.several: dict[str, int] = {}
 
     def expand(
         self,
@@ -451,10 +454,24 @@ class _Expansion:
     ) -> list[str]:
         given = raw.pop("inputs", None)
         if given is None:
-            return [previous]
+            return [self._one_output(previous, "inputs", "follows")]
         if not isinstance(given, list) or not given or not all(isinstance(n, str) for n in given):
             raise ConvCalcError("a non-empty list of earlier layer names", field="inputs")
-        return [_resolve(name, names, expanded, raws, position, "inputs") for name in given]
+        return [
+            self._one_output(_resolve(name, names, expanded, raws, position, "inputs"), "inputs")
+            for name in given
+        ]
+
+    def _one_output(self, name: str, field_name: str, how: str = "names") -> str:
+        """`name`, refused when it is a layer of several outputs rather than one of them."""
+        parts = self.several.get(name)
+        if parts is None:
+            return name
+        raise ConvCalcError(
+            f"{how} {shown(name)}, which makes {parts} outputs: name one of them,"
+            f" {cut(name)}.0 to {cut(name)}.{parts - 1}",
+            field=field_name,
+        )
 
     def _plain(
         self,
@@ -473,12 +490,42 @@ class _Expansion:
         for reference in cls.references:
             if isinstance(raw.get(reference), str):
                 given = raw[reference]
-                raw[reference] = _resolve(given, names, expanded, raws, position, reference)
+                found = _resolve(given, names, expanded, raws, position, reference)
+                raw[reference] = self._one_output(found, reference)
+        parts = cls.expand_parts(raw)
+        if parts is not None:
+            return self._parts(parts, local, sources, names, prefix, numbers, line)
         for number in numbers:
             name = f"{prefix}{local}{number}"
             self._append({**raw, "name": name, "inputs": sources}, line)
             sources = [name]
         return sources[0]
+
+    def _parts(
+        self,
+        parts: list[dict],
+        local: str,
+        sources: list[str],
+        names: dict[str, str],
+        prefix: str,
+        numbers: list[str],
+        line: int | None,
+    ) -> str:
+        """One row per output of a layer of several (a split `s`: `s.0`, `s.1`, ...)."""
+        if numbers != [""]:
+            raise ConvCalcError("a layer of several outputs cannot be repeated", field="repeat")
+        base = f"{prefix}{local}"
+        self._claim(base)
+        first = len(self.layers) + 1
+        for index, fields in enumerate(parts):
+            part = f"{local}.{index}"
+            if part in names:
+                raise ConvCalcError(f"{shown(part)} names two layers", field="name")
+            self._append({**fields, "name": f"{prefix}{part}", "inputs": sources}, line)
+            names[part] = f"{prefix}{part}"
+        self.taken[base] = first
+        self.several[base] = len(parts)
+        return base
 
     def _block(
         self,
@@ -539,16 +586,20 @@ class _Expansion:
 
     def _append(self, raw: dict, line: int | None) -> None:
         name = raw["name"]
+        self._claim(name)
+        if len(self.layers) >= MAX_LAYERS:
+            raise ConvCalcError(f"more than {MAX_LAYERS} layers after expansion", field="repeat")
+        self.taken[name] = len(self.layers) + 1
+        self.layers.append((raw, line))
+
+    def _claim(self, name: str) -> None:
+        """Refuse a global name already taken by an earlier layer or the network input."""
         if name in self.taken:
             earlier = f"layer {self.taken[name]}" if self.taken[name] else "the network input"
             raise ConvCalcError(
                 f"{shown(name)} names two layers: {earlier} and layer {len(self.layers) + 1}",
                 field="name",
             )
-        if len(self.layers) >= MAX_LAYERS:
-            raise ConvCalcError(f"more than {MAX_LAYERS} layers after expansion", field="repeat")
-        self.taken[name] = len(self.layers) + 1
-        self.layers.append((raw, line))
 
 
 def _resolve(

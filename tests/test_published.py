@@ -87,6 +87,7 @@ MOBILENET_T1 = "Howard et al. 2017, Table 1 (7x7x1024 into the average pool)"
 SHUFFLE_T1 = "Zhang et al., CVPR 2018, Table 1 (g=3; complexity in mult-adds; {})"
 SHUFFLE_CODE = "megvii-model/ShuffleNet-Series ShuffleNetV1/README.md (1.0x, group=3: 1.9M)"
 SHUFFLE_STAGES = "Zhang et al., CVPR 2018, Table 1 (stage output sizes)"
+SHUFFLE2_T5 = "Ma et al., ECCV 2018, Table 5 (1x: stage 4 of 464 channels at 7x7)"
 DILATED = "Yu & Koltun, ICLR 2016, Table 1 (receptive field after each layer)"
 FCN_T1 = "Long et al., CVPR 2015, Table 1, FCN-VGG16 ({})"
 SEGNET_CAFFE = "alexgkendall/SegNet-Tutorial Models/segnet_train.prototxt ({})"
@@ -134,6 +135,9 @@ PUBLISHED = [
     exact("resnet50", None, "output_shape", (1000,), TV.format("ResNet50")),
     exact("mobilenet_v2", None, "params", 3_504_872, TV.format("MobileNet_V2")),
     approx("mobilenet_v2", "macs", "0.30", G, TV.format("MobileNet_V2")),
+    exact("shufflenet_v2_x1_0", None, "params", 2_278_604, TV.format("ShuffleNet_V2_X1_0")),
+    approx("shufflenet_v2_x1_0", "macs", "0.145", G, TV.format("ShuffleNet_V2_X1_0")),
+    exact("shufflenet_v2_x1_0", "stage4.3.shuffle", "output_shape", (464, 7, 7), SHUFFLE2_T5),
     # MobileNet v1 1.0-224.
     approx("mobilenet_v1", "macs", "569", M, MOBILENET),
     approx("mobilenet_v1", "params", "4.2", M, MOBILENET),
@@ -407,8 +411,11 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
     """spec name -> (module, input shape). Built on demand (torch is optional), on the meta
     device by the caller, so that no weights are allocated."""
     import torch
+    import torch_zoo
     from torch import nn
     from torch.nn import functional as F  # noqa: N812
+
+    zoo = torch_zoo.builders()
 
     def seq(*modules: nn.Module) -> nn.Sequential:
         return nn.Sequential(*modules)
@@ -703,6 +710,8 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         "segnet": (SegNet(), (3, 360, 480)),
         "sd_vae_down_block": (vae_down_block(128, 256), (128, 128, 128)),
         "se_block": (se_block, (256, 56, 56)),
+        # torchvision's CNNs: the models of tests/torch_zoo/, written for tests/test_zoo.py.
+        "shufflenet_v2_x1_0": (zoo["shufflenet_v2_x1_0"](), (3, 224, 224)),
     }
 
 
@@ -728,7 +737,7 @@ def test_every_spec_is_covered() -> None:
     """
     covered = {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
     assert set(ALL_SPECS) == covered | set(ZOO_ONLY)
-    assert len(ALL_SPECS) == 20
+    assert len(ALL_SPECS) == 21
 
 
 @cache

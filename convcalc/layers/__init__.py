@@ -44,6 +44,8 @@ _CLASSES = {
     "lrn": ("norm", "LocalResponseNorm"),
     "pad": ("pad", "Pad"),
     "crop": ("pad", "Crop"),
+    "slice": ("slice", "Slice"),
+    "split": ("slice", "Split"),
     "add": ("merge", "Add"),
     "multiply": ("merge", "Multiply"),
     "concat": ("merge", "Concat"),

@@ -202,6 +202,12 @@ class Layer(BaseModel):
         """The `type:` string of this layer type in a spec."""
         return cls.model_fields["type"].default
 
+    @classmethod
+    def expand_parts(cls, raw: dict) -> list[dict] | None:
+        """For a layer of several outputs (split), the spec fields of one row per output,
+        which the loader names NAME.0, NAME.1, ...; None (here) for a layer of one."""
+        return None
+
     def analyze(self, inputs: Inputs) -> Result:
         """Output shape, costs, receptive-field steps and notes of this layer.
 

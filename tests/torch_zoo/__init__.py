@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet")
+FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet", "shufflenet")
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
