@@ -327,7 +327,7 @@ def check_padding_mode(
         return
     relation, bound = ("<", "less than") if mode == "reflect" else ("<=", "at most")
     for axis, (size, sides) in enumerate(zip(shape.spatial, pads, strict=True)):
-        for side in sides:
+        for side in dict.fromkeys(sides):  # each distinct side once: one condition each
             if conditions.violated(dimension.compare(side, relation, size), field_name):
                 raise ConvCalcError(
                     f"{mode} padding {side} must be {bound} the input size {size}"
