@@ -631,6 +631,10 @@ def _field_check(
                 # It reads copies of real inputs (reflect, replicate, circular padding on
                 # the way), found wherever the copied positions stand: at the mirrored,
                 # edge or wrapped-around end, outside the span its field's numbers give.
+                # Only that it reads some input is checked, unless it may copy a value
+                # that none reaches: zero padding, or an envelope's hole.
+                unreachable = measure.virtual[position] or row.field_kind is FieldKind.ENVELOPE
+                ok = ok and (reached[position] or unreachable)
                 continue
             real = not measure.virtual[position] and margin == 0
             start_seen = real and starts[0] >= 0

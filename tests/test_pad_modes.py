@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcalc import numeric
@@ -375,6 +375,31 @@ def test_verify_agrees(mode, spatial):
     assert first.measured["size"] == [3] * len(spatial)
     third = verification.layers[2].checks["receptive_field"]
     assert third.measured["size"][0] == 5 == 3 + (3 - 1) * 1  # Araujo et al.: r + (k-1)j
+
+
+@SETTINGS
+@given(st.integers(1, 2), st.data())
+def test_verify_agrees_on_drawn_chains(dims, data):
+    """Chains of convs and pads in drawn modes, kernels, strides, dilations and paddings."""
+    layers = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        mode = data.draw(st.sampled_from(MODES))
+        padding = data.draw(st.integers(0, 3))
+        if data.draw(st.booleans()):
+            layers.append({"type": "pad", "padding": [[padding, 1]] * dims, "mode": mode})
+        else:
+            layers.append(
+                {"type": "conv", "out_channels": 2, "kernel_size": data.draw(st.integers(1, 4)),
+                 "stride": data.draw(st.integers(1, 2)), "dilation": data.draw(st.integers(1, 2)),
+                 "padding": padding, "padding_mode": mode}
+            )  # fmt: skip
+    sizes = [data.draw(st.integers(3, 12)) for _ in range(dims)]
+    spec = {"input": [1, *sizes], "layers": layers}
+    try:
+        analyze(build(spec))
+    except ConvCalcError:
+        assume(False)
+    assert_verified(spec)
 
 
 def test_verify_sees_a_wrong_copy_dependency(monkeypatch):
