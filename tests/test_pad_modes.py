@@ -490,3 +490,28 @@ def test_mistakes_are_one_error(input_shape, layer, message):
     with pytest.raises(ConvCalcError, match=message) as caught:
         run(input_shape, layer)
     assert "\n" not in str(caught.value)
+
+
+def test_command_line_error_is_one_line(tmp_path):
+    """`convcalc shapes` on a reflect padding too wide: exit 2, one `error:` line naming the
+    file, line, layer and field, nothing on stdout."""
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "input: [3, 4, 4]\nlayers:\n"
+        "  - {name: stem, type: conv, out_channels: 8, kernel_size: 9, padding: 4,"
+        " padding_mode: reflect}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["shapes", str(spec)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert (
+        line.startswith("error: ")
+        and "net.yaml:3: layer 1 (stem): padding: reflect padding 4" in line
+    )
+    assert "must be less than the input size 4 in spatial dim 1" in line
