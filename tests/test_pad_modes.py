@@ -262,6 +262,18 @@ def test_connections_count_every_tap(mode, input_shape, fields):
         assert getattr(row, name) == getattr(zeros, name), name
 
 
+@pytest.mark.parametrize("mode", COPYING)
+def test_connection_table_counts_its_rows(mode):
+    """LeNet-5's C3 convention with copied padding: each output channel's table row x
+    every tap, + 1 for the bias, at each output position; verify measures the same."""
+    table = [[0], [0, 1], [1, 2], [0, 1, 2]]
+    layer = {"type": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1,
+             "padding_mode": mode, "connection_table": table}  # fmt: skip
+    row = run([3, 6, 5], layer).layers[0]
+    assert row.connections == 30 * (sum(len(sources) for sources in table) * 9 + 4)
+    assert_verified({"input": [3, 6, 5], "layers": [layer]})
+
+
 def test_lenet_style_count_by_hand():
     """A 1-d 3-tap conv over 4 inputs with padding 1 and no bias: zeros give 2 + 3 + 3 + 2
     real taps; reflect reads x1 at -1 and x2 at 4, so 3 at every output: 12; an output
