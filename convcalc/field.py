@@ -37,6 +37,8 @@ class FieldKind(enum.Enum):
     """How a receptive field relates to the input positions an output really reads."""
 
     # The positions read: the field's ends are taps (sliding windows, padding, merges).
+    # Padding that copies real inputs (reflect, replicate, circular) keeps it: the span is
+    # exact in padded positions, and a border output also reads the inputs copied there.
     EXACT = "exact"
     # A continuous envelope around them (Araujo et al.'s fractional strides): an end may
     # stand up to one input step from the nearest tap (upsampling, adaptive windows).

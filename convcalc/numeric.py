@@ -21,6 +21,10 @@ import numpy as np
 from convcalc.dims import Window, adaptive_bounds
 from convcalc.errors import ConvCalcError
 
+# numpy.pad's names for the padding modes that copy real inputs (PyTorch F.pad's): the
+# mirror without the edge, the edge repeated, the other end wrapped around.
+NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
 
 class Kernels:
     """The reference's operations, with a MAC counter and a cap on temporary bytes.
@@ -34,20 +38,36 @@ class Kernels:
         self.max_bytes = max_bytes
         self.macs = 0
         self.virtual_axis: int | None = None
+        # Which padding the skeleton marks along `virtual_axis`: "zeros" (positions that
+        # are not real input) or "copies" (positions that copy real inputs), see `pad`.
+        self.marking = "zeros"
 
-    def pad(self, values: np.ndarray, widths: list[tuple[int, int]], fill: float = 0.0):
-        """`values` padded by (before, after) per axis with `fill`.
+    def pad(
+        self,
+        values: np.ndarray,
+        widths: list[tuple[int, int]],
+        fill: float = 0.0,
+        mode: str = "zeros",
+    ):
+        """`values` padded by (before, after) per axis with `fill`, or with copies of the
+        values for the modes of NUMPY_PAD_MODES (reflect, replicate, circular).
 
-        With `virtual_axis` set (the receptive-field skeleton), the padding along that
-        spatial axis is marked 1 instead: it flags outputs whose field reaches a position
-        that is not real input, where the measured field cannot show the predicted one. A
-        transposed convolution marks the inputs before and after its own (which its
-        padding crops away) the same way.
+        With `virtual_axis` set (the receptive-field skeleton), the padding of the kind
+        `marking` names along that spatial axis is marked 1 instead: "zeros" flags outputs
+        whose field reaches a position that is not real input, where the measured field
+        cannot show the predicted one (a transposed convolution marks the inputs before
+        and after its own, which its padding crops away, the same way); "copies" flags
+        outputs that read copies of real inputs, which stand elsewhere in the input than
+        the field's span says.
         """
         if not any(before or after for before, after in widths):
             return values
-        padded = np.pad(values, widths, constant_values=fill)
-        if self.virtual_axis is not None:
+        if mode == "zeros":
+            padded = np.pad(values, widths, constant_values=fill)
+        else:
+            padded = np.pad(values, widths, mode=NUMPY_PAD_MODES[mode])
+        marked_kind = "zeros" if mode == "zeros" else "copies"
+        if self.virtual_axis is not None and self.marking == marked_kind:
             axis = 2 + self.virtual_axis
             before, after = widths[axis]
             marked = np.moveaxis(padded, axis, 0)

@@ -489,7 +489,10 @@ class _Reach:
     reached: np.ndarray
     first: np.ndarray
     last: np.ndarray
-    virtual: np.ndarray  # [output positions]: reaches padding (of any layer) along this dim
+    virtual: np.ndarray  # [output positions]: reaches zero padding (of any layer) along this dim
+    # [output positions]: reads copies of real inputs (reflect, replicate or circular
+    # padding of any layer) along this dim, which stand elsewhere than the field's span says
+    copied: np.ndarray
 
 
 def _fold_reach(
@@ -517,7 +520,8 @@ def _dependencies(
     One-hot planes of the network input (all ones across the other dims) go through each
     layer's `dependency` on one channel, as booleans: sums are ORs and products ANDs, so
     nothing overflows or cancels down a deep stack. One more run, on an all-zero plane with
-    the padding along the dim marked 1, flags the outputs whose field reaches padding.
+    the padding along the dim marked 1, flags the outputs whose field reaches zero padding;
+    another, with the padding that copies real inputs marked, those that read such copies.
     """
     kernels = numeric.Kernels(plan.temporary_bytes)
     spatial = tuple(report.input[1:])
@@ -534,9 +538,19 @@ def _dependencies(
                 tick()
         kernels.virtual_axis = axis
         nothing = np.zeros((1, 1, *spatial), dtype=bool)
-        for index, mask in _skeleton(network, report, inputs, nothing, kernels):
-            found[index].append(_Reach(*parts[index], _reach(mask, axis)[:, 0]))
+        marked = {}
+        for marking in ("zeros", "copies"):
+            kernels.marking = marking
+            marked[marking] = [
+                _reach(mask, axis)[:, 0]
+                for _, mask in _skeleton(network, report, inputs, nothing, kernels)
+            ]
+        for index in range(len(report.layers)):
+            found[index].append(
+                _Reach(*parts[index], marked["zeros"][index], marked["copies"][index])
+            )
         kernels.virtual_axis = None
+        kernels.marking = "zeros"
     return found
 
 
@@ -631,6 +645,15 @@ def _field_check(
             # and inside the input (an interpolation's envelope may end past the border).
             # Downstream of an envelope layer (slack) only containment is checked: its holes
             # (a dilated or narrow transposed kernel) can leave the real taps far inside.
+            if measure.copied[position]:
+                # It reads copies of real inputs (reflect, replicate, circular padding on
+                # the way), found wherever the copied positions stand: at the mirrored,
+                # edge or wrapped-around end, outside the span its field's numbers give.
+                # Only that it reads some input is checked, unless it may copy a value
+                # that none reaches: zero padding, or an envelope's hole.
+                unreachable = measure.virtual[position] or row.field_kind is FieldKind.ENVELOPE
+                ok = ok and (reached[position] or unreachable)
+                continue
             real = not measure.virtual[position] and margin == 0
             start_seen = real and starts[0] >= 0
             end_seen = real and ends[1] <= size - 1
@@ -645,7 +668,7 @@ def _field_check(
             ok = ok and last[position] <= min(ends[1], size - 1)
             ok = ok and (not start_seen or first[position] <= starts[1])
             ok = ok and (not end_seen or last[position] >= ends[0])
-        inferred = _inferred(reached, first, last, size)
+        inferred = _inferred(reached & ~measure.copied, first, last, size)
         for key, value in zip(("size", "stride", "padding"), inferred, strict=True):
             measured[key].append(value)
     return Check(predicted, measured, bool(ok))

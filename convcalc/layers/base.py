@@ -31,6 +31,10 @@ PaddingArg = (
     | list[NonNegativeInt | Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]]
     | Literal["valid", "same"]
 )
+# What padding holds (nn.Conv2d's padding_mode; F.pad's modes, `zeros` being its `constant`
+# with value 0): zeros, or copies of real inputs, mirrored without the edge, the edge
+# repeated, or wrapped around from the other end.
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 INPUT = "input"  # the network input, as layers name it in `inputs`
@@ -312,6 +316,36 @@ def resolve_padding(
             f"{len(padding)} values for a {dims}-d input (give one int or {dims})", field="padding"
         )
     return tuple((side, side) if isinstance(side, int) else (side[0], side[1]) for side in padding)
+
+
+def check_padding_mode(
+    mode: str,
+    shape: Shape,
+    pads: tuple[tuple[int, int], ...],
+    conditions: dimension.Conditions,
+    field_name: str = "padding",
+) -> None:
+    """Refuse padding that its mode cannot fill, as PyTorch does: reflect padding must be
+    less than the input size on its dim (a mirror without the edge has size - 1 values to
+    copy), circular padding at most the size (it wraps around once). For formula sizes the
+    bound is kept in `conditions`."""
+    if mode not in ("reflect", "circular"):
+        return
+    relation, bound = ("<", "less than") if mode == "reflect" else ("<=", "at most")
+    for axis, (size, sides) in enumerate(zip(shape.spatial, pads, strict=True)):
+        for side in dict.fromkeys(sides):  # each distinct side once: one condition each
+            if conditions.violated(dimension.compare(side, relation, size), field_name):
+                raise ConvCalcError(
+                    f"{mode} padding {side} must be {bound} the input size {size}"
+                    f" in spatial dim {axis + 1} of input {shape}",
+                    field=field_name,
+                )
+
+
+def every_tap(windows: tuple[dimension.Window, ...], out: Shape) -> int:
+    """Input positions read, summed over output positions, when padding holds copies of
+    real inputs (reflect, replicate, circular): every tap reads a real value."""
+    return out.positions * kernel_volume(windows)
 
 
 def make_windows(

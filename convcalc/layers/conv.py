@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -13,6 +14,7 @@ from convcalc.layers.base import (
     Inputs,
     Layer,
     PaddingArg,
+    PaddingMode,
     Part,
     PositiveInt,
     Result,
@@ -20,6 +22,8 @@ from convcalc.layers.base import (
     SizeArg,
     by_dims,
     check_groups,
+    check_padding_mode,
+    every_tap,
     kernel_volume,
     make_windows,
     real_taps,
@@ -70,14 +74,19 @@ def conv_cost(
     channel_pairs: int,
     bias: bool,
     activation: str | None = None,
+    padding_mode: str = "zeros",
 ) -> Cost:
-    """The cost of a sliding-window convolution of `shape` to `out` (see convolution_cost)."""
+    """The cost of a sliding-window convolution of `shape` to `out` (see convolution_cost).
+
+    Zero padding's taps read no real input; with the other modes every tap reads one, a
+    copy in the padding (see README, connections)."""
+    copies = padding_mode != "zeros"
     return convolution_cost(
         out,
         channel_pairs=channel_pairs,
         kernel_taps=kernel_volume(windows),
         positions=out.positions,
-        real_pairs=real_taps(shape, windows, out),
+        real_pairs=every_tap(windows, out) if copies else real_taps(shape, windows, out),
         bias=bias,
         activation=activation,
     )
@@ -110,18 +119,39 @@ def pointwise_windows(dims: int) -> tuple[Window, ...]:
     return tuple(Window(1, 1, 0, 0) for _ in range(dims))
 
 
-def measure_connections(kernels, shape: Shape, windows: tuple[Window, ...], weight, bias) -> int:
+def padded_first(kernels, values, windows: tuple[Window, ...], padding_mode: str):
+    """(values, windows) with the windows' padding filled by `padding_mode` first, as
+    PyTorch's ConvNd does for a mode other than zeros (F.pad, then no padding)."""
+    if padding_mode == "zeros":
+        return values, windows
+    widths = [(0, 0), (0, 0), *((w.pad_before, w.pad_after) for w in windows)]
+    unpadded = tuple(dataclasses.replace(w, pad_before=0, pad_after=0, same=False) for w in windows)
+    return kernels.pad(values, widths, mode=padding_mode), unpadded
+
+
+def measure_connections(
+    kernels,
+    shape: Shape,
+    windows: tuple[Window, ...],
+    weight,
+    bias,
+    padding_mode: str = "zeros",
+) -> int:
     """Real (input value, tap) pairs of one sample's convolution, plus its bias terms.
 
-    The one-channel indicator of the real input (padding stays zero) convolved with the
-    number of non-zero weights at each tap; each non-zero bias adds one per output position.
+    The one-channel indicator of the real input, padded by `padding_mode` (zeros stay
+    zero, copies of real inputs are ones), convolved with the number of non-zero weights
+    at each tap; each non-zero bias adds one per output position.
     """
     import numpy as np
 
     from convcalc import numeric
 
     taps = np.count_nonzero(weight, axis=(0, 1)).astype(np.float64)
-    counted = kernels.conv(numeric.indicator(shape.spatial), taps[None, None], windows)
+    indicator, windows = padded_first(
+        kernels, numeric.indicator(shape.spatial), windows, padding_mode
+    )
+    counted = kernels.conv(indicator, taps[None, None], windows)
     bias_terms = np.count_nonzero(bias) * counted.size if bias is not None else 0
     return int(counted.sum()) + bias_terms
 
@@ -135,12 +165,17 @@ class _Convolution(Layer):
     stride: SizeArg = 1
     padding: PaddingArg = 0
     dilation: SizeArg = 1
+    padding_mode: PaddingMode = "zeros"
     bias: bool = True
     activation: Function | None = None
 
     def windows(self, shape: Shape) -> tuple[Window, ...]:
         """The per-dim sliding windows over `shape`."""
         return make_windows(shape, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def padded(self, values, shape: Shape, kernels):
+        """(values, windows) for the kernels: the padding filled by `padding_mode`."""
+        return padded_first(kernels, values, self.windows(shape), self.padding_mode)
 
     def convolve(
         self, shape: Shape, out_channels: int, channel_pairs: int, activated: bool = True
@@ -149,26 +184,35 @@ class _Convolution(Layer):
         activation = self.activation if activated else None
         windows = self.windows(shape)
         conditions = Conditions()
+        pads = tuple((w.pad_before, w.pad_after) for w in windows)
+        check_padding_mode(self.padding_mode, shape, pads, conditions)
         out = windowed_output(shape, out_channels, windows, conditions)
         notes = window_notes(shape, windows, out, conditions)
         notes += even_kernel_notes(shape, windows, out)
         return Result(
             out,
-            conv_cost(shape, out, windows, channel_pairs, self.bias, activation),
+            conv_cost(shape, out, windows, channel_pairs, self.bias, activation, self.padding_mode),
             window_steps(windows),
             tuple(notes),
             conditions=conditions.found,
         )
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
-        """Every tap of the window reaches, whatever the channels: a window sum."""
-        return kernels.pool(masks[0], self.windows(inputs.only), "sum")
+        """Every tap of the window reaches, whatever the channels: a window sum (over the
+        padding's copies of real inputs, for the modes that copy)."""
+        mask, windows = self.padded(masks[0], inputs.only, kernels)
+        return kernels.pool(mask, windows, "sum")
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """Measured on this layer's 'weight' and 'bias' (see measure_connections)."""
         shape = inputs.only
         return measure_connections(
-            kernels, shape, self.windows(shape), weights["weight"], weights.get("bias")
+            kernels,
+            shape,
+            self.windows(shape),
+            weights["weight"],
+            weights.get("bias"),
+            self.padding_mode,
         )
 
     def random_kernel(self, rng, out_channels: int, in_channels: int, shape: Shape) -> dict:
@@ -226,14 +270,14 @@ class Conv(_Convolution):
         return weights
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
-        windows = self.windows(inputs.only)
+        padded, windows = self.padded(values[0], inputs.only, kernels)
         if self.connection_table is None:
             result = kernels.conv(
-                values[0], weights["weight"], windows, self.groups, weights.get("bias")
+                padded, weights["weight"], windows, self.groups, weights.get("bias")
             )
         else:
             result = kernels.conv_table(
-                values[0], weights["weight"], windows, self.connection_table, weights.get("bias")
+                padded, weights["weight"], windows, self.connection_table, weights.get("bias")
             )
         return apply_activation(result, self.activation)
 
@@ -254,8 +298,9 @@ class DepthwiseConv(_Convolution):
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
+        padded, windows = self.padded(values[0], shape, kernels)
         result = kernels.conv(
-            values[0], weights["weight"], self.windows(shape), shape.channels, weights.get("bias")
+            padded, weights["weight"], windows, shape.channels, weights.get("bias")
         )
         return apply_activation(result, self.activation)
 
@@ -280,7 +325,7 @@ class SeparableConv(_Convolution):
             middle * self.out_channels,
             self.bias,
             self.activation,
-        )
+        )  # 1x1: no padding, whatever the mode
         return Result(
             out,
             depthwise.cost + pointwise,
@@ -307,10 +352,11 @@ class SeparableConv(_Convolution):
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         shape = inputs.only
+        padded, windows = self.padded(values[0], shape, kernels)
         middle = kernels.conv(
-            values[0],
+            padded,
             weights["depthwise_weight"],
-            self.windows(shape),
+            windows,
             shape.channels,
             weights.get("depthwise_bias"),
         )
@@ -327,7 +373,12 @@ class SeparableConv(_Convolution):
         shape = inputs.only
         windows = self.windows(shape)
         depthwise = measure_connections(
-            kernels, shape, windows, weights["depthwise_weight"], weights.get("depthwise_bias")
+            kernels,
+            shape,
+            windows,
+            weights["depthwise_weight"],
+            weights.get("depthwise_bias"),
+            self.padding_mode,
         )
         depthwise_out = windowed_output(shape, 1, windows, Conditions())  # numbers: none kept
         middle = Shape(shape.channels * self.multiplier, depthwise_out.spatial)

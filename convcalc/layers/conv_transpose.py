@@ -39,6 +39,9 @@ class ConvTranspose(Layer):
     kernel_size: SizeArg
     stride: SizeArg = 1
     padding: PaddingArg = 0
+    # PyTorch's ConvTranspose takes only zeros ("Only 'zeros' padding mode is supported"):
+    # its padding crops the output rather than pads the input.
+    padding_mode: Literal["zeros"] = "zeros"
     output_padding: int | list[int] = 0
     # PyTorch's forward(output_size=...): the spatial sizes wanted, which choose output_padding.
     output_size: SpatialInt | list[SpatialInt] | None = None

@@ -1,4 +1,5 @@
-"""Explicit zero padding, and its opposite: cropping."""
+"""Explicit padding (zeros, or copies of the input: reflect, replicate, circular), of the
+spatial dims and of the channels, and its opposite: cropping."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from convcalc.layers.base import (
     Layer,
     NonNegativeInt,
     PaddingArg,
+    PaddingMode,
     Result,
     Shape,
+    check_padding_mode,
     resolve_padding,
     sized,
 )
@@ -26,39 +29,68 @@ CroppingArg = (
     NonNegativeInt
     | list[NonNegativeInt | Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]]
 )
+# Channels added before and after the input's: an int for each side, or [before, after].
+ChannelPaddingArg = (
+    Annotated[int, Field(ge=0, le=2**31)]
+    | Annotated[list[Annotated[int, Field(ge=0, le=2**31)]], Field(min_length=2, max_length=2)]
+)
 
 
 class Pad(Layer):
-    """Zeros around the spatial dims: an int, one per dim, or [before, after] pairs."""
+    """Padding around the spatial dims (an int, one per dim, or [before, after] pairs) in
+    one of PyTorch F.pad's modes, and zero channels before and after the input's (the
+    CIFAR ResNet's shortcut A, F.pad(x, (0, 0, 0, 0, p, p)))."""
 
     spatial = True
 
     type: Literal["pad"] = "pad"
-    padding: PaddingArg
+    padding: PaddingArg = 0
+    mode: PaddingMode = "zeros"
+    channel_padding: ChannelPaddingArg = 0
 
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
-        if self.padding == "same":
-            raise ConvCalcError("'same' has no meaning without a kernel", field="padding")
-        ones = (1,) * len(shape.spatial)
-        pads = resolve_padding(self.padding, shape.spatial, ones, ones, ones)
+        pads = self._pads(shape)
+        before, after = self._channel_sides()
+        if self.mode != "zeros" and before + after:
+            # PyTorch F.pad pads only the last 1 to 3 dims with the modes that copy.
+            raise ConvCalcError(
+                f"{self.mode} padding cannot pad the channels: channel padding is zeros only",
+                field="channel_padding",
+            )
+        conditions = dimension.Conditions()
+        check_padding_mode(self.mode, shape, pads, conditions)
         sizes = tuple(
             n + before + after for n, (before, after) in zip(shape.spatial, pads, strict=True)
         )
         steps = tuple(Step(Fraction(1), Fraction(1), Fraction(before)) for before, _ in pads)
-        return Result(Shape(shape.channels, sizes), steps=steps)
+        out = Shape(shape.channels + before + after, sizes)
+        return Result(out, steps=steps, conditions=conditions.found)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
-        return kernels.pad(values[0], self._widths(inputs))
+        widths = self._widths(inputs)
+        widths[1] = self._channel_sides()
+        return kernels.pad(values[0], widths, mode=self.mode)
 
     def dependency(self, inputs: Inputs, masks: list, kernels):
-        return kernels.pad(masks[0], self._widths(inputs))
+        """The masks have one channel: only the spatial padding moves what reaches."""
+        return kernels.pad(masks[0], self._widths(inputs), mode=self.mode)
+
+    def _pads(self, shape: Shape) -> tuple[tuple[int, int], ...]:
+        """(before, after) per spatial dim."""
+        if self.padding == "same":
+            raise ConvCalcError("'same' has no meaning without a kernel", field="padding")
+        ones = (1,) * len(shape.spatial)
+        return resolve_padding(self.padding, shape.spatial, ones, ones, ones)
+
+    def _channel_sides(self) -> tuple[int, int]:
+        if isinstance(self.channel_padding, int):
+            return self.channel_padding, self.channel_padding
+        return self.channel_padding[0], self.channel_padding[1]
 
     def _widths(self, inputs: Inputs) -> list[tuple[int, int]]:
         """(before, after) per axis of the arrays, batch and channels unpadded."""
-        ones = (1,) * len(inputs.only.spatial)
-        pads = resolve_padding(self.padding, inputs.only.spatial, ones, ones, ones)
-        return [(0, 0), (0, 0), *pads]
+        return [(0, 0), (0, 0), *self._pads(inputs.only)]
 
 
 class Crop(Layer):
