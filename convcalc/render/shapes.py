@@ -160,17 +160,33 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         else:
             text = count_text(value, units=total.scaled)
         lines.append((total.label, text))
+    if len(report.output_rows) > 1:  # with one, the last row of the table says it
+        lines.append(("outputs", outputs_text(report)))
     return lines
+
+
+def inputs_text(report: Report) -> str:
+    """'input 3x224x224', or 'inputs image 3x64x64, mask 1x64x64' for named inputs."""
+    if not report.named_inputs:
+        return f"input {'x'.join(map(str, report.input))}"
+    listed = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in report.inputs)
+    return f"input{'s' if len(report.inputs) > 1 else ''} {listed}"
 
 
 def title(report: Report) -> str:
     """'ResNet-50: input 3x224x224, batch 1, float32', and the sizes set or assumed."""
-    shape = "x".join(map(str, report.input))
     facts = [f"{name}={size}" for name, size in report.sizes_set]
     if report.assumptions:
         facts.append(f"assuming {' and '.join(report.assumptions)}")
     extra = "".join(f", {fact}" for fact in facts)
-    return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
+    return f"{report.name}: {inputs_text(report)}, batch {report.batch}, {report.dtype}{extra}"
+
+
+def outputs_text(report: Report) -> str:
+    """'logits 1000, aux 1000': each network output's name and shape."""
+    return ", ".join(
+        f"{row.name} {'x'.join(map(str, row.output_shape))}" for row in report.output_rows
+    )
 
 
 def write_table(reports: list[Report], view: View) -> str:
