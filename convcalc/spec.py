@@ -527,6 +527,10 @@ class _Expansion:
                 raw = _substitute(raw, args)
                 local = raw.get("name", f"{raw.get('type')}{position}")
                 _name(local)
+                if local in names and names[local] in self.input_names and not prefix:
+                    raise ConvCalcError(
+                        f"{shown(local)} names a network input and a layer", field="name"
+                    )
                 if local in names:
                     raise ConvCalcError(f"{shown(local)} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
@@ -587,14 +591,20 @@ class _Expansion:
                 given = raw[reference]
                 raw[reference] = _resolve(given, names, expanded, raws, position, reference)
         if raw.get(SHARES) is not None:
-            raw[SHARES] = self._owner(raw[SHARES], names, raws, position)
+            if raw[SHARES] == local:
+                raise ConvCalcError(
+                    "a layer shares another layer's weights, not its own", field=SHARES
+                )
+            raw[SHARES] = self._owner(raw[SHARES], names, raws, position, prefix)
         for copy in range(repeat):
             name = f"{prefix}{local}" + (f".{copy}" if repeat > 1 else "")
             self._append({**raw, "name": name, "inputs": sources}, line)
             sources = [name]
         return sources[0]
 
-    def _owner(self, given: Any, names: dict[str, str], raws: list[Any], position: int) -> str:
+    def _owner(
+        self, given: Any, names: dict[str, str], raws: list[Any], position: int, prefix: str
+    ) -> str:
         """The global name of the layer whose weights `shares: given` means: a name visible
         here or any earlier layer's full name (inside a block too: a tower's layers may
         share another block use's), followed to the layer that owns them."""
@@ -604,13 +614,13 @@ class _Expansion:
             raise ConvCalcError(
                 f"{shown(given)} is a network input, which has no weights", field=SHARES
             )
-        owner = _resolve(given, names, self.taken, raws, position, SHARES)
-        if owner in self.block_layers:
+        if given in self.block_layers or f"{prefix}{given}" in self.block_layers:
             raise ConvCalcError(
                 f"{shown(given)} is a block use: a layer shares a layer's weights; to share a"
                 " whole block, give the block use `shares`",
                 field=SHARES,
             )
+        owner = _resolve(given, names, self.taken, raws, position, SHARES)
         return self.owners.get(owner, owner)
 
     def _block(
