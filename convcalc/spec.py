@@ -284,12 +284,15 @@ def build(document: Any, default_name: str = "network") -> Network:
 
 def _network_inputs(document: dict) -> dict[str, Shape]:
     """The network inputs by name: `input: [...]` (named `input`) or `inputs: {name: [...]}`."""
-    if ("input" in document) == ("inputs" in document):
-        given = "both" if "input" in document else "neither"
+    if "input" not in document and "inputs" not in document:
         raise ConvCalcError(
-            f"give exactly one of input (one network input) and inputs (several, by name);"
-            f" {given} given",
-            field="inputs" if given == "both" else "input",
+            "missing (give input, or inputs for several named inputs)", field="input"
+        )
+    if "input" in document and "inputs" in document:
+        raise ConvCalcError(
+            "give exactly one of input (one network input) and inputs (several, by name);"
+            " both given",
+            field="inputs",
         )
     if "input" in document:
         return {INPUT: parse_input(document["input"])}

@@ -87,7 +87,7 @@ def test_an_input_read_late_stays_live_until_then():
             "inputs",
             "exactly one of input",
         ),
-        ({"layers": [{"type": "flatten"}]}, "input", "exactly one of input"),
+        ({"layers": [{"type": "flatten"}]}, "input", "missing (give input, or inputs"),
         (
             {"inputs": {"a": [3, 8, 8], "b": [3, 8, 8]}, "layers": [{"type": "flatten"}]},
             "inputs",
@@ -534,3 +534,11 @@ def test_sizes_scans_a_symbol_of_the_second_input():
     }
     (scan,) = convcalc.sizes(spec, size_range=(1, 20))
     assert scan.sizes == [8, 9]  # 2 * floor(H / 2) == 8
+
+
+def test_markdown_escapes_the_output_names(tmp_path: Path):
+    spec = json.loads(json.dumps(AUX))
+    spec["layers"][2]["name"] = "a*ux"
+    path = write(tmp_path, {**spec, "outputs": ["logits", "a*ux"]})
+    text = run("shapes", str(path), "-f", "markdown").stdout
+    assert "- **outputs**: logits 10x16x16, a\\*ux 5x1x1" in text

@@ -148,8 +148,9 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     return keys
 
 
-def totals_lines(report: Report) -> list[tuple[str, str]]:
-    """(label, human value) pairs of the totals that figures.TOTALS gives a label."""
+def totals_lines(report: Report, with_outputs: bool = True) -> list[tuple[str, str]]:
+    """(label, human value) pairs of the totals that figures.TOTALS gives a label, and
+    (with several outputs, `with_outputs`) of the outputs."""
     lines = []
     for total in figures.TOTALS:
         if total.label is None:
@@ -160,7 +161,7 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         else:
             text = count_text(value, units=total.scaled)
         lines.append((total.label, text))
-    if len(report.output_rows) > 1:  # with one, the last row of the table says it
+    if with_outputs and len(report.output_rows) > 1:  # one: the table's last row says it
         lines.append(("outputs", outputs_text(report)))
     return lines
 
@@ -335,7 +336,11 @@ def write_markdown(reports: list[Report], view: View) -> str:
         ]
         out.extend(markdown(Table(None, _table_columns(columns), rows)))
         out.append("")
-        out.extend(f"- **{label}**: {value}" for label, value in totals_lines(report))
+        out.extend(
+            f"- **{label}**: {value}" for label, value in totals_lines(report, with_outputs=False)
+        )
+        if len(report.output_rows) > 1:  # layer names: text, escaped
+            out.append(f"- **outputs**: {markdown_text(outputs_text(report))}")
         out.extend(
             f"- note: {markdown_text(layer)}: {markdown_text(note)}" for layer, note in report.notes
         )
