@@ -16,6 +16,7 @@ from convcalc.dims import Condition
 from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
 from convcalc.spec import INPUT, Network, SizeRule, collector_paused
+from convcalc.text import shown
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,26 @@ class Report:
     # For a symbolic spec run with sizes set: the sizes, and the report of the formulas.
     sizes_set: tuple[tuple[str, int], ...] = ()
     formulas: Report | None = None
+    # Every network input, (name, shape), in the spec's order: (("input", input),) for a
+    # spec's single `input:`; and the names of the layers that are the network's outputs.
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def named_inputs(self) -> bool:
+        """Whether the spec names its inputs (`inputs:`) rather than giving one `input:`."""
+        return [name for name, _ in self.inputs] != [INPUT]
+
+    @property
+    def output_rows(self) -> list[Row]:
+        """The rows of the network's outputs, in the order the spec lists them."""
+        by_name = {row.name: row for row in self.layers}
+        return [by_name[name] for name in self.outputs] if self.outputs else self.layers[-1:]
+
+    @property
+    def output_row(self) -> Row:
+        """The row of the network's first (with one output: only) output."""
+        return self.output_rows[0]
 
     @property
     def rows(self) -> list[Row]:
@@ -88,8 +109,9 @@ class Report:
         return [(row.name, note) for row in self.layers for note in row.notes]
 
     def last_spatial_row(self) -> Row | None:
-        """The last layer whose output has spatial dims; None when every output is flat."""
-        for row in reversed(self.layers):
+        """The last layer whose output has spatial dims, up to the first network output;
+        None when every output up to it is flat."""
+        for row in reversed(self.layers[: self.output_row.index]):
             if len(row.output_shape) > 1:
                 return row
         return None
@@ -121,37 +143,39 @@ def analyze(
 
 def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int | None) -> Report:
     """`analyze`, with the garbage collector paused."""
-    if input_shape is not None and len(input_shape) != len(network.input.as_tuple()):
-        # A 2-d spec given 224x224 would become a 1-d network of 224 channels.
-        given, written = (
-            "x".join(map(str, input_shape)),
-            "x".join(map(str, network.input.as_tuple())),
+    sources = _input_sources(network, input_shape)
+    symbols = tuple(
+        dict.fromkeys(
+            size for shape in sources.values() for size in shape.spatial if isinstance(size, str)
         )
-        raise ConvCalcError(
-            f"{given} has {len(input_shape) - 1} spatial dims, the spec's input {written} has"
-            f" {len(network.input.spatial)}: give channels and every spatial size",
-            field=option("input_shape"),
-        )
-    source = Shape(input_shape[0], tuple(input_shape[1:])) if input_shape else network.input
-    symbols = tuple(dict.fromkeys(size for size in source.spatial if isinstance(size, str)))
+    )
     if symbols:
-        source = _with_symbols(source)
+        sources = {name: _with_symbols(shape) for name, shape in sources.items()}
+    source = next(iter(sources.values()))
     batch = batch or network.batch
     value_bytes = network.dtype_bytes * batch
-    shapes: dict[str, Shape] = {INPUT: source}
-    fields = {INPUT: receptive.input_field(len(source.spatial))}
-    kinds = {INPUT: receptive.FieldKind.EXACT}
+    shapes: dict[str, Shape] = dict(sources)
+    fields = {name: receptive.input_field(len(shape.spatial)) for name, shape in sources.items()}
+    kinds = dict.fromkeys(sources, receptive.FieldKind.EXACT)
+    # Each layer's params and buffers as its own weights count them, for a later sharer.
+    own_costs: dict[str, Cost] = {}
     seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
     # Results by layer settings and input shape; none kept for formula sizes, whose
     # results are rarely repeated and costly to compare.
     results: dict[tuple, Result] | None = None if symbols else {}
     rows = []
-    previous = INPUT
+    network_inputs = sources
+    # With several inputs, the first layer reads one by name: its inputs cell says which.
+    previous = next(iter(sources)) if len(sources) == 1 else None
     for index, layer in enumerate(network.layers, start=1):
         sources = layer.inputs or [previous]
         try:
             in_shapes = _input_shapes(layer, sources, shapes)
-            result = _result(layer, Inputs(in_shapes, sources, seen.get, source), results)
+            inputs = Inputs(in_shapes, sources, seen.get, network_inputs)
+            result = _result(layer, inputs, results)
+            own_costs[layer.name] = result.cost
+            if layer.shares is not None:
+                result = _shared(layer, in_shapes, result, seen, own_costs)
         except ConvCalcError as error:
             line = network.lines.get(layer.name)
             raise error.add_context(layer_index=index, layer_name=layer.name, line=line) from None
@@ -200,18 +224,97 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
             )
         )
         previous = layer.name
-    rows = _network_notes(network, rows)
+    rows = _network_notes(network, rows, tuple(network_inputs))
     if symbols:
         rows = [_settled(row) for row in rows]
+    input_bytes = {name: shape.numel * value_bytes for name, shape in network_inputs.items()}
     totals = Totals(
-        registry.network_totals(
-            rows, source.numel * value_bytes, network.dtype_bytes, symbolic=bool(symbols)
-        )
+        registry.network_totals(rows, input_bytes, network.dtype_bytes, symbolic=bool(symbols))
     )
     if symbols:
         totals = _settled(totals)
     return Report(
-        network.name, network.file, source.as_tuple(), batch, network.dtype, rows, totals, symbols
+        network.name,
+        network.file,
+        source.as_tuple(),
+        batch,
+        network.dtype,
+        rows,
+        totals,
+        symbols,
+        inputs=tuple((name, shape.as_tuple()) for name, shape in network_inputs.items()),
+        outputs=network.outputs,
+    )
+
+
+def _input_sources(network: Network, input_shape: tuple[int, ...] | None) -> dict[str, Shape]:
+    """The network inputs by name, the single input replaced by `input_shape` if given."""
+    if input_shape is None:
+        return dict(network.inputs)
+    if len(network.inputs) > 1:
+        raise ConvCalcError(
+            f"the network has {len(network.inputs)} inputs"
+            f" ({', '.join(network.inputs)}): {option('input_shape')} replaces a single one;"
+            " set the sizes in the spec",
+            field=option("input_shape"),
+        )
+    if len(input_shape) != len(network.input.as_tuple()):
+        # A 2-d spec given 224x224 would become a 1-d network of 224 channels.
+        given, written = (
+            "x".join(map(str, input_shape)),
+            "x".join(map(str, network.input.as_tuple())),
+        )
+        raise ConvCalcError(
+            f"{given} has {len(input_shape) - 1} spatial dims, the spec's input {written} has"
+            f" {len(network.input.spatial)}: give channels and every spatial size",
+            field=option("input_shape"),
+        )
+    return {next(iter(network.inputs)): Shape(input_shape[0], tuple(input_shape[1:]))}
+
+
+def _shared(
+    layer: Layer,
+    in_shapes: list[Shape],
+    result: Result,
+    seen: Mapping[str, tuple[Layer, list[Shape], Shape]],
+    own_costs: Mapping[str, Cost],
+) -> Result:
+    """The result of a layer that uses the weights of `layer.shares`: its params and
+    buffers counted there (PyTorch counts a module called twice once), refused unless
+    the two are the same layer (type and fields) on inputs of the same channels."""
+    owner, owner_inputs, _ = seen[layer.shares]
+    if type(owner) is not type(layer):
+        raise ConvCalcError(
+            f"{shown(layer.shares)} is a {owner.type_name()}, this layer a"
+            f" {layer.type_name()}: a layer shares the weights of one of its own type",
+            field="shares",
+        )
+    for key, value in layer.__dict__.items():
+        if key not in _WIRING and value != owner.__dict__[key]:
+            raise ConvCalcError(
+                f"{key} is {shown(value)} here and {shown(owner.__dict__[key])} at"
+                f" {shown(layer.shares)}: a layer that shares weights has its owner's fields",
+                field="shares",
+            )
+    mine, theirs = in_shapes[0], owner_inputs[0]
+    mine_params, owner_params = own_costs[layer.name], own_costs[layer.shares]
+    if mine.channels != theirs.channels or (mine_params.params, mine_params.buffers) != (
+        owner_params.params,
+        owner_params.buffers,
+    ):
+        raise ConvCalcError(
+            f"its weights would differ from those of {shown(layer.shares)}: its input {mine}"
+            f" ({mine_params.params:,} params) against {theirs} ({owner_params.params:,})",
+            field="shares",
+        )
+    unshared = dict(params=0, buffers=0)
+    return dataclasses.replace(
+        result,
+        cost=dataclasses.replace(result.cost, **unshared),
+        parts=tuple(
+            dataclasses.replace(part, cost=dataclasses.replace(part.cost, **unshared))
+            for part in result.parts
+        ),
     )
 
 
@@ -256,7 +359,7 @@ def _field_figures(field: tuple[receptive.DimField, ...] | None) -> tuple[tuple 
 
 
 # The fields that wire a layer into the network rather than set what it computes.
-_WIRING = ("name", "inputs")
+_WIRING = ("name", "inputs", "shares")
 
 
 def _result(layer: Layer, inputs: Inputs, results: dict[tuple, Result] | None) -> Result:
@@ -336,10 +439,11 @@ def _input_shapes(layer: Layer, sources: list[str], shapes: dict[str, Shape]) ->
     return in_shapes
 
 
-def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
+def _network_notes(network: Network, rows: list[Row], input_names: tuple[str, ...]) -> list[Row]:
     """The rows with the notes about the network as a whole added to the layers concerned:
-    outputs nobody reads (a branch left out of a concat still counts), and the spec's own
-    notes (an input that reads like PyTorch's NCHW with its batch)."""
+    outputs nobody reads (a branch left out of a concat still counts), network inputs
+    nobody reads, the layers that use another's weights, and the spec's own notes (an
+    input that reads like PyTorch's NCHW with its batch)."""
     read = {name for row in rows for name in row.inputs}
     read |= {
         getattr(layer, reference)
@@ -347,13 +451,26 @@ def _network_notes(network: Network, rows: list[Row]) -> list[Row]:
         for reference in type(layer).references
         if isinstance(getattr(layer, reference, None), str)
     }
+    outputs = set(network.outputs)
     added: dict[int, list[str]] = {}
-    for row in rows[:-1]:
-        if row.name not in read:
+    by_name = {row.name: row for row in rows}
+    for row, layer in zip(rows, network.layers, strict=True):
+        if row.name not in read and row.name not in outputs:
             added.setdefault(row.index, []).append(
-                "nothing reads this output and it is not the network's output, yet its params"
+                "nothing reads this output and it is not a network output, yet its params"
                 " and MACs count in the totals"
             )
+        if layer.shares is not None and by_name[layer.shares].params:
+            added.setdefault(row.index, []).append(
+                f"uses the weights of {layer.shares}: its params count there, once"
+            )
+    unread = [name for name in input_names if name not in read]
+    if unread and len(input_names) > 1:
+        added.setdefault(1, []).append(
+            f"nothing reads the network input{'s' if len(unread) > 1 else ''}"
+            f" {', '.join(unread)}, yet {'they count' if len(unread) > 1 else 'it counts'}"
+            " in the activation memory"
+        )
     if network.notes:
         added.setdefault(1, []).extend(network.notes)
     return [

@@ -377,7 +377,8 @@ def evaluate(
         else:
             notes.append(field)
     if budget.output_shape is not None:
-        last = report.layers[-1]
+        # The network's first output (the only one, unless the spec lists `outputs:`).
+        last = report.output_row
         outcomes.append(
             _outcome(
                 budget,

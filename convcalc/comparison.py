@@ -339,7 +339,7 @@ def _candidates(
     first = reports[0].totals
     candidates = []
     for label, report in zip(labels, reports, strict=True):
-        output_shape: tuple[int | None, ...] = report.layers[-1].output_shape
+        output_shape: tuple[int | None, ...] = report.output_row.output_shape
         if per_output_position:
             # The analysis ran on a stand-in input; the real spatial sizes are unknown.
             output_shape = (output_shape[0], *(None for _ in output_shape[1:]))

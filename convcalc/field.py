@@ -172,7 +172,9 @@ def union(
     """
     if any(field is None for field in fields):
         return None
-    if sizes is not None and fields[0]:
+    # Flat inputs (past a flatten or dense) keep the map's field but have no sizes of it:
+    # no broadcasting to hold still against.
+    if sizes is not None and fields[0] and all(len(size) == len(fields[0]) for size in sizes):
         columns = zip(*fields, strict=True)  # per spatial dim: each input's DimField
         lengths = zip(*sizes, strict=True)  # per spatial dim: each input's size
         along = [

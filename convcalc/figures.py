@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from convcalc.layers.base import INPUT, Cost, Shape
+from convcalc.layers.base import Cost, Shape
 
 if TYPE_CHECKING:
     from convcalc.analysis import Row
@@ -158,7 +158,7 @@ class NetworkFacts:
     """What the totals are worked out from."""
 
     rows: Sequence[Row]
-    input_bytes: int  # the network input's bytes, for the whole batch
+    input_bytes: Mapping[str, int]  # each network input's bytes, for the whole batch
     dtype_bytes: int
     symbolic: bool  # sizes are formulas: no maximum over layers can be taken
     done: Mapping[str, object]  # the totals listed before this one, by name
@@ -210,15 +210,19 @@ def last_use(rows: Sequence[Row]) -> dict[str, int]:
     return {name: row.index for row in rows for name in row.inputs}
 
 
-def peak_live(input_size: int, rows: Sequence[Row], size: Callable[[Row], int]) -> int:
-    """The largest total `size` of the tensors live at once, the input's being `input_size`.
+def peak_live(
+    input_sizes: Mapping[str, int], rows: Sequence[Row], size: Callable[[Row], int]
+) -> int:
+    """The largest total `size` of the tensors live at once, the network inputs' being
+    `input_sizes` (by input name).
 
     A layer's output is live from that layer until its last reader has run (both at once
-    while the reader runs); an output nobody reads stays live to the end.
+    while the reader runs); an output nobody reads stays live to the end, and so does
+    every network input, from the start, until its last reader has run.
     """
     last = last_use(rows)
-    live = {INPUT: input_size}
-    total = peak = input_size
+    live = dict(input_sizes)
+    total = peak = sum(live.values())
     for row in rows:
         live[row.name] = size(row)
         total += live[row.name]
@@ -295,7 +299,7 @@ def part_figures(output: Shape, cost: Cost) -> dict[str, object]:
 
 
 def network_totals(
-    rows: Sequence[Row], input_bytes: int, dtype_bytes: int, symbolic: bool
+    rows: Sequence[Row], input_bytes: Mapping[str, int], dtype_bytes: int, symbolic: bool
 ) -> dict[str, object]:
     """Every total, by name, each rule seeing the totals before it."""
     done: dict[str, object] = {}

@@ -59,6 +59,8 @@ def report_dict(report: Report) -> dict:
     return {
         "name": report.name,
         "input": [figure(size) for size in report.input],
+        "inputs": {name: [figure(size) for size in shape] for name, shape in report.inputs},
+        "outputs": list(report.outputs),
         "batch": report.batch,
         "dtype": report.dtype,
         "layers": [_row_dict(report, row) for row in report.layers],
@@ -90,6 +92,7 @@ def _row_dict(report: Report, row: Row) -> dict:
         "name": row.name,
         "type": row.type,
         "inputs": list(row.inputs),
+        **({"shares": row.layer.shares} if row.layer is not None and row.layer.shares else {}),
         **_figures_dict(row.figures),
         "notes": list(row.notes),
         **_formulas_of(report, row),

@@ -47,7 +47,19 @@ TOO_DEEP = f"lists and mappings nested more than {MAX_DEPTH} deep"
 # Bytes per value of each dtype, for the memory figures.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-TOP_LEVEL_KEYS = ("name", "input", "constraints", "batch", "dtype", "blocks", "layers", "budget")
+TOP_LEVEL_KEYS = (
+    "name",
+    "input",
+    "inputs",
+    "outputs",
+    "constraints",
+    "batch",
+    "dtype",
+    "blocks",
+    "layers",
+    "budget",
+)
+SHARES = "shares"  # a layer's field naming the earlier layer (or block use) whose weights it uses
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
 # A symbolic input size: `input: [3, H, W]`. A null size gets the name of its axis.
@@ -83,7 +95,7 @@ class Network:
     """A spec after loading: header and the expanded, validated layers in execution order."""
 
     name: str
-    input: Shape
+    input: Shape  # the first (or only) network input
     batch: int = 1
     dtype: str = "float32"
     layers: list[Layer] = field(default_factory=list)
@@ -92,11 +104,31 @@ class Network:
     budget: Budget | None = None  # the `budget:` section; `convcalc check` evaluates it
     constraints: dict[str, SizeRule] = field(default_factory=dict)  # by symbol name
     notes: tuple[str, ...] = ()  # about the spec as a whole, shown on its first layer
+    # Every network input by name, in the spec's order: {"input": input} for `input:`.
+    named_inputs: dict[str, Shape] = field(default_factory=dict)
+    output_names: tuple[str, ...] = ()  # the spec's `outputs:`; () for the last layer
+
+    @property
+    def inputs(self) -> dict[str, Shape]:
+        """The network inputs by name (one, `input`, unless the spec has `inputs:`)."""
+        return self.named_inputs or {INPUT: self.input}
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the network's outputs: the spec's `outputs:`, or the last layer."""
+        return self.output_names or ((self.layers[-1].name,) if self.layers else ())
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        """The input's symbolic sizes, in order (() for a concrete input)."""
-        return tuple(dict.fromkeys(s for s in self.input.spatial if isinstance(s, str)))
+        """The inputs' symbolic sizes, in order (() for concrete inputs)."""
+        return tuple(
+            dict.fromkeys(
+                size
+                for shape in self.inputs.values()
+                for size in shape.spatial
+                if isinstance(size, str)
+            )
+        )
 
     @property
     def dtype_bytes(self) -> int:
@@ -215,14 +247,15 @@ def build(document: Any, default_name: str = "network") -> Network:
             raise ConvCalcError(
                 f"unknown key {shown(key)} (known: {', '.join(TOP_LEVEL_KEYS)})", field=str(key)
             )
-    for key in ("input", "layers"):
-        if key not in document:
-            raise ConvCalcError("missing", field=key)
+    if "layers" not in document:
+        raise ConvCalcError("missing", field="layers")
+    named_inputs = _network_inputs(document)
     network = Network(
         name=_name(document.get("name", default_name)),
-        input=parse_input(document["input"]),
+        input=next(iter(named_inputs.values())),
         batch=_positive(document.get("batch", 1), "batch"),
         dtype=_dtype(document.get("dtype", "float32")),
+        named_inputs=named_inputs if "inputs" in document else {},
     )
     network.constraints = parse_constraints(document.get("constraints"), network.symbols)
     if document.get("budget") is not None:
@@ -232,8 +265,11 @@ def build(document: Any, default_name: str = "network") -> Network:
     blocks = document.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise ConvCalcError("a mapping of block name to {args, layers}", field="blocks")
-    expansion = _Expansion(blocks)
-    expansion.expand(_layer_list(document["layers"], "layers"), {INPUT: INPUT}, "", INPUT, {}, ())
+    expansion = _Expansion(blocks, tuple(named_inputs))
+    top = {name: name for name in named_inputs}
+    # With several inputs, a layer that reads none by name has no default to read.
+    first = next(iter(named_inputs)) if len(named_inputs) == 1 else None
+    expansion.expand(_layer_list(document["layers"], "layers"), top, "", first, {}, ())
     if not expansion.layers:
         raise ConvCalcError("no layers", field="layers")
     for index, (raw, line) in enumerate(expansion.layers, start=1):
@@ -241,7 +277,67 @@ def build(document: Any, default_name: str = "network") -> Network:
         network.layers.append(layer)
         if line:
             network.lines[layer.name] = line
+    if document.get("outputs") is not None:
+        network.output_names = _outputs(document["outputs"], top, expansion)
     return network
+
+
+def _network_inputs(document: dict) -> dict[str, Shape]:
+    """The network inputs by name: `input: [...]` (named `input`) or `inputs: {name: [...]}`."""
+    if "input" not in document and "inputs" not in document:
+        raise ConvCalcError(
+            "missing (give input, or inputs for several named inputs)", field="input"
+        )
+    if "input" in document and "inputs" in document:
+        raise ConvCalcError(
+            "give exactly one of input (one network input) and inputs (several, by name);"
+            " both given",
+            field="inputs",
+        )
+    if "input" in document:
+        return {INPUT: parse_input(document["input"])}
+    given = document["inputs"]
+    if not isinstance(given, dict) or not given:
+        raise ConvCalcError(
+            "a mapping of input name to [channels, *spatial], e.g. {image: [3, 224, 224]}",
+            field="inputs",
+        )
+    found = {}
+    for name, value in given.items():
+        try:
+            _name(name)
+            if name in (BLOCK_INPUT, "block"):
+                raise ConvCalcError(f"{shown(name)} is reserved; name the input otherwise")
+            found[name] = parse_input(value)
+        except ConvCalcError as error:
+            raise ConvCalcError(error.message, field=f"inputs.{cut(str(name))}") from None
+    return found
+
+
+def _outputs(value: Any, names: dict[str, str], expansion: _Expansion) -> tuple[str, ...]:
+    """The `outputs:` list as global layer names: top-level names (a block use or a
+    repeated layer means its last output) or any layer's full name."""
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) for n in value):
+        raise ConvCalcError("a non-empty list of layer names", field="outputs")
+    found: list[str] = []
+    for name in value:
+        if name in expansion.input_names:
+            raise ConvCalcError(f"{shown(name)} is a network input, not a layer", field="outputs")
+        if name in names:
+            resolved = names[name]
+        elif name in expansion.taken:
+            resolved = name
+        else:
+            layers = [known for known in names if known not in expansion.input_names]
+            raise ConvCalcError(
+                f"unknown layer {shown(name)}{_hint(name, layers)} (layers: {_listing(layers)})",
+                field="outputs",
+            )
+        resolved = expansion._one_output(resolved, "outputs")
+        if resolved in found:
+            raise ConvCalcError(f"{shown(name)} is listed twice", field="outputs")
+        found.append(resolved)
+    return tuple(found)
 
 
 def parse_input(value: Any) -> Shape:
@@ -295,8 +391,8 @@ def require_numbers(network: Network, command: str, how: str) -> Network:
 def sizes_of(network: Network, shape: tuple[int, ...]) -> dict[str, int]:
     """The sizes an `--input` shape gives the input's symbols (by axis; none for another
     rank), refusing one symbol given two sizes."""
-    if len(shape) != 1 + len(network.input.spatial):
-        return {}
+    if len(shape) != 1 + len(network.input.spatial) or len(network.inputs) > 1:
+        return {}  # the analysis refuses it
     sizes: dict[str, int] = {}
     for name, size in zip(network.input.spatial, shape[1:], strict=True):
         if isinstance(name, str) and sizes.setdefault(name, size) != size:
@@ -322,8 +418,15 @@ def set_sizes(
             raise ConvCalcError(
                 f"{size} breaks the spec's constraint: {name} must be {rule}", field=where
             )
-    spatial = tuple(sizes.get(size, size) for size in network.input.spatial)
-    return dataclasses.replace(network, input=Shape(network.input.channels, spatial))
+
+    def sized(shape: Shape) -> Shape:
+        return Shape(shape.channels, tuple(sizes.get(size, size) for size in shape.spatial))
+
+    return dataclasses.replace(
+        network,
+        input=sized(network.input),
+        named_inputs={name: sized(shape) for name, shape in network.named_inputs.items()},
+    )
 
 
 def parse_constraints(value: Any, symbols: tuple[str, ...]) -> dict[str, SizeRule]:
@@ -391,27 +494,35 @@ def layer_class(type_name: Any) -> tuple[type[Layer], int | None]:
 class _Expansion:
     """Blocks and repeats unrolled into one list of layer dicts with global names."""
 
-    def __init__(self, blocks: dict[str, Any]) -> None:
+    def __init__(self, blocks: dict[str, Any], input_names: tuple[str, ...] = (INPUT,)) -> None:
         self.blocks = blocks
+        self.input_names = input_names
         self.layers: list[tuple[dict, int | None]] = []
-        self.taken: dict[str, int] = {INPUT: 0}  # global name -> layer index (1-based)
+        # global name -> layer index (1-based); 0 for the network inputs
+        self.taken: dict[str, int] = {name: 0 for name in input_names}
+        # The layers each block use made, by the use's global name: their global names.
         # Global name of a layer of several outputs (a split) -> its number of parts: only
         # its parts, NAME.0 ..., are layers that later ones may read.
         self.several: dict[str, int] = {}
+        self.block_layers: dict[str, list[str]] = {}
+        # A sharing layer's owner, by the sharer's global name: the layer whose weights
+        # it uses (never itself a sharer: a chain ends at its first layer).
+        self.owners: dict[str, str] = {}
 
     def expand(
         self,
         raws: list[Any],
         names: dict[str, str],
         prefix: str,
-        previous: str,
+        previous: str | None,
         args: dict[str, Any],
         stack: tuple[str, ...],
     ) -> str:
         """Append `raws` (one layer list) to self.layers; return the last output's name.
 
         `names` maps the names visible in this list to global names; `previous` is the
-        global name of what the first layer reads by default.
+        global name of what the first layer reads by default (None: nothing, several
+        network inputs being named).
         """
         for position, raw in enumerate(raws, start=1):
             index = len(self.layers) + 1
@@ -423,6 +534,10 @@ class _Expansion:
                 raw = _substitute(raw, args)
                 local = raw.get("name", f"{raw.get('type')}{position}")
                 _name(local)
+                if local in names and names[local] in self.input_names and not prefix:
+                    raise ConvCalcError(
+                        f"{shown(local)} names a network input and a layer", field="name"
+                    )
                 if local in names:
                     raise ConvCalcError(f"{shown(local)} names two layers", field="name")
                 repeat = _positive(raw.pop("repeat", 1), "repeat", MAX_LAYERS)
@@ -449,10 +564,16 @@ class _Expansion:
         names: dict[str, str],
         raws: list[Any],
         position: int,
-        previous: str,
+        previous: str | None,
         expanded: dict[str, int] | None,
     ) -> list[str]:
         given = raw.pop("inputs", None)
+        if given is None and previous is None:
+            raise ConvCalcError(
+                f"the network has several inputs ({', '.join(map(cut, self.input_names))}):"
+                " name the one this layer reads",
+                field="inputs",
+            )
         if given is None:
             return [self._one_output(previous, "inputs", "follows")]
         if not isinstance(given, list) or not given or not all(isinstance(n, str) for n in given):
@@ -492,6 +613,12 @@ class _Expansion:
                 given = raw[reference]
                 found = _resolve(given, names, expanded, raws, position, reference)
                 raw[reference] = self._one_output(found, reference)
+        if raw.get(SHARES) is not None:
+            if raw[SHARES] == local:
+                raise ConvCalcError(
+                    "a layer shares another layer's weights, not its own", field=SHARES
+                )
+            raw[SHARES] = self._owner(raw[SHARES], names, raws, position, prefix)
         parts = cls.expand_parts(raw)
         if parts is not None:
             return self._parts(parts, local, sources, names, prefix, numbers, line)
@@ -527,6 +654,27 @@ class _Expansion:
         self.several[base] = len(parts)
         return base
 
+    def _owner(
+        self, given: Any, names: dict[str, str], raws: list[Any], position: int, prefix: str
+    ) -> str:
+        """The global name of the layer whose weights `shares: given` means: a name visible
+        here or any earlier layer's full name (inside a block too: a tower's layers may
+        share another block use's), followed to the layer that owns them."""
+        if not isinstance(given, str):
+            raise ConvCalcError(f"an earlier layer's name, got {shown(given)}", field=SHARES)
+        if given in self.input_names or names.get(given) in self.input_names:
+            raise ConvCalcError(
+                f"{shown(given)} is a network input, which has no weights", field=SHARES
+            )
+        if given in self.block_layers or f"{prefix}{given}" in self.block_layers:
+            raise ConvCalcError(
+                f"{shown(given)} is a block use: a layer shares a layer's weights; to share a"
+                " whole block, give the block use `shares`",
+                field=SHARES,
+            )
+        owner = self._one_output(_resolve(given, names, self.taken, raws, position, SHARES), SHARES)
+        return self.owners.get(owner, owner)
+
     def _block(
         self,
         raw: dict,
@@ -536,10 +684,10 @@ class _Expansion:
         stack: tuple[str, ...],
         numbers: list[str],
     ) -> str:
-        unknown = set(raw) - {"type", "name", "use", "args"}
+        unknown = set(raw) - {"type", "name", "use", "args", SHARES}
         if unknown:
             raise ConvCalcError(
-                f"unknown field(s) {', '.join(sorted(unknown))} (a block takes use, args)",
+                f"unknown field(s) {', '.join(sorted(unknown))} (a block takes use, args, shares)",
                 field=sorted(unknown)[0],
             )
         use = raw.get("use")
@@ -576,13 +724,55 @@ class _Expansion:
         body = _layer_list(definition.get("layers"), f"blocks.{use}.layers")
         if not body:
             raise ConvCalcError(f"block {shown(use)} has no layers", field="use")
+        shared = self._shared_block(raw.get(SHARES), prefix)
         previous = sources[0]
+        start = len(self.layers)
         for number in numbers:
             inner = f"{prefix}{local}{number}."
             previous = self.expand(
                 body, {BLOCK_INPUT: previous}, inner, previous, block_args, (*stack, use)
             )
+        made = [raw["name"] for raw, _ in self.layers[start:]]
+        self.block_layers[f"{prefix}{local}"] = made
+        if shared is not None:
+            self._share_block(shared, f"{prefix}{local}", start)
         return previous
+
+    def _shared_block(self, given: Any, prefix: str) -> str | None:
+        """The global name of the earlier block use whose layers a block use's `shares`
+        names (a use in the same list, or a use's full name), or None without `shares`."""
+        if given is None:
+            return None
+        if isinstance(given, str):
+            for found in (f"{prefix}{given}", given):
+                if found in self.block_layers:
+                    return found
+        known = ", ".join(map(cut, self.block_layers)) or "none so far"
+        raise ConvCalcError(
+            f"a block use shares the layers of an earlier block use: {shown(given)} is none"
+            f" (earlier uses: {known})",
+            field=SHARES,
+        )
+
+    def _share_block(self, owner: str, sharer: str, start: int) -> None:
+        """Make each layer of block use `sharer` (its layers from self.layers[start]) share
+        the layer of `owner` at the same place in it."""
+        owned = self.block_layers[owner]
+        made = self.block_layers[sharer]
+        suffixes = [name.removeprefix(f"{sharer}.") for name in made]
+        if suffixes != [name.removeprefix(f"{owner}.") for name in owned]:
+            raise ConvCalcError(
+                f"{shown(owner)} made other layers ({len(owned)}) than this use"
+                f" ({len(made)}): only a use of the same block, with the same repeat, can"
+                " share its layers",
+                field=SHARES,
+            )
+        for offset, owner_layer in enumerate(owned):
+            raw, line = self.layers[start + offset]
+            if raw.get(SHARES) is None:
+                root = self.owners.get(owner_layer, owner_layer)
+                self.layers[start + offset] = ({**raw, SHARES: root}, line)
+                self.owners[raw["name"]] = root
 
     def _append(self, raw: dict, line: int | None) -> None:
         name = raw["name"]
@@ -590,6 +780,8 @@ class _Expansion:
         if len(self.layers) >= MAX_LAYERS:
             raise ConvCalcError(f"more than {MAX_LAYERS} layers after expansion", field="repeat")
         self.taken[name] = len(self.layers) + 1
+        if raw.get(SHARES) is not None:
+            self.owners[name] = raw[SHARES]
         self.layers.append((raw, line))
 
     def _claim(self, name: str) -> None:

@@ -36,7 +36,7 @@ from convcalc.errors import ConvCalcError, option
 from convcalc.field import FieldKind
 from convcalc.figures import checked, last_use, peak_live
 from convcalc.layers.base import ForwardContext, Inputs, Layer, Shape
-from convcalc.spec import DTYPE_BYTES, INPUT, Network, load_path, require_numbers
+from convcalc.spec import DTYPE_BYTES, Network, load_path, require_numbers
 from convcalc.text import shown
 
 CHECKS = tuple(figure.check for figure in checked())  # by figures.LAYER_FIGURES' `check`
@@ -146,9 +146,14 @@ def verify(
     for layer, row in zip(network.layers, report.layers, strict=True):
         with _allocation_failures(cap, layer_index=row.index, layer_name=row.name):
             measured.append(run.layer(layer, row, tick))
+    # The field is measured on planes of the input positions, the same for every input:
+    # inputs of other sizes have no such planes.
+    unmeasured = len({shape[1:] for _, shape in report.inputs}) > 1
     with _allocation_failures(cap, field="receptive field measurement"):
-        dependencies = _dependencies(network, report, run.inputs, plan, tick)
-    slacks = _envelope_slack(network, report)
+        dependencies = (
+            None if unmeasured else _dependencies(network, report, run.inputs, plan, tick)
+        )
+    slacks = {} if unmeasured else _envelope_slack(network, report)
     layers = []
     for index, (row, found) in enumerate(zip(report.layers, measured, strict=True)):
         checks = {
@@ -157,8 +162,15 @@ def verify(
             if figure.check in found
         }
         # The field is measured from what each output position depends on, not by the forward.
-        checks["receptive_field"] = _field_check(
-            row, dependencies[index], report.input[1:], slacks[row.name]
+        checks["receptive_field"] = (
+            Check(
+                row.receptive_field,
+                None,
+                True,
+                skipped="not measured: the network inputs differ in spatial size",
+            )
+            if dependencies is None
+            else _field_check(row, dependencies[index], report.input[1:], slacks[row.name])
         )
         layers.append(LayerCheck(row.index, row.name, row.type, checks))
     return Verification(
@@ -398,7 +410,9 @@ def _mib(count: int) -> str:
 def _peak_positions(report: Report) -> int:
     """The most spatial positions live at once in the one-channel skeleton."""
     return peak_live(
-        math.prod(report.input[1:]), report.layers, lambda row: math.prod(row.output_shape[1:])
+        {name: math.prod(shape[1:]) for name, shape in report.inputs},
+        report.layers,
+        lambda row: math.prod(row.output_shape[1:]),
     )
 
 
@@ -428,22 +442,33 @@ class _Forward:
         self.batch = report.batch
         self.keep = keep
         self.last_use = last_use(report.layers)
-        first = self.rng.standard_normal((report.batch, *report.input), dtype=np.float32)
-        self.values = {INPUT: first}
-        self.shapes = {INPUT: Shape(report.input[0], tuple(report.input[1:]))}
+        self.values = {}
+        self.arrays = {}
+        for name, shape in report.inputs:
+            drawn = self.rng.standard_normal((report.batch, *shape), dtype=np.float32)
+            self.values[name] = drawn
+            if keep:  # `input`, or `input/<name>` for each of a spec's named inputs
+                self.arrays[f"input/{name}" if report.named_inputs else "input"] = drawn
+        self.shapes = {name: Shape(shape[0], tuple(shape[1:])) for name, shape in report.inputs}
+        self.network_inputs = dict(self.shapes)
         self.seen: dict[str, tuple[Layer, list[Shape], Shape]] = {}
         self.inputs: list[Inputs] = []
-        self.arrays = {"input": first} if keep else {}
+        # The weights of every layer another one shares, by its name: the sharer uses them.
+        owners = {layer.shares for layer in network.layers if layer.shares is not None}
+        self.owned: dict[str, dict] = dict.fromkeys(owners)
         self.seconds = 0.0
 
     def layer(self, layer: Layer, row: Row, tick: Callable[[], None]) -> dict[str, object]:
         """Run one layer; return its measured shape, params, MACs and connections."""
         sources = list(row.inputs)
         inputs = Inputs(
-            [self.shapes[name] for name in sources], sources, self.seen.get, self.shapes[INPUT]
+            [self.shapes[name] for name in sources], sources, self.seen.get, self.network_inputs
         )
         self.inputs.append(inputs)
-        weights = layer.make_weights(inputs, self.rng)
+        shared = layer.shares is not None
+        weights = self.owned[layer.shares] if shared else layer.make_weights(inputs, self.rng)
+        if row.name in self.owned:
+            self.owned[row.name] = weights
         macs_before = self.kernels.macs
         started = time.perf_counter()
         try:
@@ -458,15 +483,21 @@ class _Forward:
         self.shapes[row.name] = shape
         self.seen[row.name] = (layer, inputs.shapes, shape)
         self.values[row.name] = output
-        params = sum(
-            int(np.count_nonzero(array))
-            for key, array in weights.items()
-            if key not in layer.buffer_names
+        # A sharer allocates nothing: the arrays it used are its owner's.
+        params = (
+            0
+            if shared
+            else sum(
+                int(np.count_nonzero(array))
+                for key, array in weights.items()
+                if key not in layer.buffer_names
+            )
         )
         connections = int(layer.connections(inputs, weights, self.counting)) * self.batch
         if self.keep:
             self.arrays[f"{row.name}/output"] = output
-            self.arrays.update({f"{row.name}/{key}": array for key, array in weights.items()})
+            if not shared:
+                self.arrays.update({f"{row.name}/{key}": array for key, array in weights.items()})
         for name in set(sources):
             if self.last_use[name] == row.index:
                 del self.values[name]
@@ -557,7 +588,9 @@ def _dependencies(
 def _skeleton(network: Network, report: Report, inputs: list[Inputs], start, kernels):
     """(layer position, 0/1 mask) for each layer of the one-channel skeleton run on `start`."""
     last = last_use(report.layers)
-    masks = {INPUT: start}
+    # Every network input gets the same planes (they have the first one's sizes, or the
+    # field is not measured): a field is of the positions of any input.
+    masks = {name: start for name, _ in report.inputs}
     for index, (layer, row) in enumerate(zip(network.layers, report.layers, strict=True)):
         sources = list(row.inputs)
         reached = layer.dependency(inputs[index], [masks[name] for name in sources], kernels)
@@ -593,8 +626,10 @@ def _envelope_slack(network: Network, report: Report) -> dict[str, tuple[Fractio
     (and so does every field it reaches), where there is nothing to compare.
     """
     dims = len(report.input) - 1
-    strides = {INPUT: (Fraction(1),) * dims}
-    slacks: dict[str, tuple[Fraction, ...] | None] = {INPUT: (Fraction(0),) * dims}
+    strides = {name: (Fraction(1),) * dims for name, _ in report.inputs}
+    slacks: dict[str, tuple[Fraction, ...] | None] = {
+        name: (Fraction(0),) * dims for name, _ in report.inputs
+    }
     for layer, row in zip(network.layers, report.layers, strict=True):
         strides[row.name] = row.effective_stride
         if row.field_kind is FieldKind.DATA_DEPENDENT:

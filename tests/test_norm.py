@@ -367,7 +367,7 @@ def test_sd_vae_down_block_matches_pytorch():
     report = analyze(load_path(SPECS / "sd_vae_down_block.yaml"))
     params, macs, output_shape = torch_counts("sd_vae_down_block")  # on the meta device
     assert (report.totals.params, report.totals.macs) == (params, macs)
-    assert report.layers[-1].output_shape == output_shape
+    assert (report.layers[-1].output_shape,) == output_shape
     twin = vae_down_block(128, 256)
     assert report.totals.buffers == sum(buffer.numel() for buffer in twin.buffers()) == 0
 

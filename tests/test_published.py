@@ -95,6 +95,7 @@ SEGNET_PAPER = "Badrinarayanan et al., TPAMI 2017 (CamVid: 360x480, 11 classes)"
 C3D_PAPER = "Tran et al., ICCV 2015, section 3.3 ({})"
 SE_EQ3 = "Hu et al., CVPR 2018, eq. 3 (W1 in R^(C/r x C), W2 in R^(C x C/r); C=256, r=16)"
 C3D_MMACTION = "mmaction2 mmaction/models/backbones/c3d.py (fc6 = Linear(8192, 4096))"
+SIAMESE_FIG = "Koch, Zemel & Salakhutdinov, ICML DL Workshop 2015, Fig. 4 (feature map sizes)"
 LENET_PARAMS = 156 + 12 + 1_516 + 32 + 48_120 + 10_164 + 840
 
 PUBLISHED = [
@@ -169,6 +170,15 @@ PUBLISHED = [
     exact("se_block", "se.fc1", "params", 256 * 256 // 16, SE_EQ3),
     exact("se_block", "se.fc2", "params", 256 * 256 // 16, SE_EQ3),
     exact("se_block", None, "output_shape", (256, 56, 56), SE_EQ3),
+    # The Siamese network's tower, on a 105x105 image (each tower the same sizes).
+    exact("siamese", "left.conv1", "output_shape", (64, 96, 96), SIAMESE_FIG),
+    exact("siamese", "left.pool1", "output_shape", (64, 48, 48), SIAMESE_FIG),
+    exact("siamese", "left.conv2", "output_shape", (128, 42, 42), SIAMESE_FIG),
+    exact("siamese", "left.pool2", "output_shape", (128, 21, 21), SIAMESE_FIG),
+    exact("siamese", "left.conv3", "output_shape", (128, 18, 18), SIAMESE_FIG),
+    exact("siamese", "left.pool3", "output_shape", (128, 9, 9), SIAMESE_FIG),
+    exact("siamese", "right.conv4", "output_shape", (256, 6, 6), SIAMESE_FIG),
+    exact("siamese", "right.fc", "output_shape", (4096,), SIAMESE_FIG),
 ]
 
 
@@ -176,7 +186,7 @@ def measured(rep: Report, figure: Figure) -> Any:
     """The figure's measure, from one layer's row or from the totals."""
     if figure.layer is None:
         if figure.measure == "output_shape":
-            return rep.layers[-1].output_shape
+            return rep.output_row.output_shape
         return getattr(rep.totals, figure.measure)
     rows = [row for row in rep.layers if row.name == figure.layer]
     assert rows, f"{figure.spec} has no layer {figure.layer!r}"
@@ -407,9 +417,10 @@ def vae_down_block(c_in: int, c_out: int):
 
 
 @cache
-def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
-    """spec name -> (module, input shape). Built on demand (torch is optional), on the meta
-    device by the caller, so that no weights are allocated."""
+def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...]]]]:
+    """spec name -> (module, input shape, or a list of them for several inputs). Built on
+    demand (torch is optional), on the meta device by the caller, so that no weights are
+    allocated."""
     import torch
     import torch_zoo
     from torch import nn
@@ -541,6 +552,23 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         SqueezeExcitation(256, 16),
     )  # fmt: skip
     se_block = Residual(se_body, None)
+
+    # Siamese network (Koch et al. 2015, Fig. 4): one tower, called on both images ---------
+    class Siamese(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tower = seq(
+                nn.Conv2d(1, 64, 10), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(64, 128, 7), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(128, 128, 4), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(128, 256, 4), nn.ReLU(),
+                nn.Flatten(), nn.Linear(256 * 6 * 6, 4096), nn.Sigmoid(),
+            )  # fmt: skip
+            self.score = nn.Linear(4096, 1)
+
+        def forward(self, first, second):
+            left, right = self.tower(first), self.tower(second)
+            return torch.sigmoid(self.score(left * right)), left, right
 
     # MobileNets ---------------------------------------------------------------------------
     def dw_pw(c_in: int, c_out: int, stride: int) -> list:
@@ -712,6 +740,8 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...]]]:
         "se_block": (se_block, (256, 56, 56)),
         # torchvision's CNNs: the models of tests/torch_zoo/, written for tests/test_zoo.py.
         "shufflenet_v2_x1_0": (zoo["shufflenet_v2_x1_0"](), (3, 224, 224)),
+        # Two inputs: a list of shapes, and the outputs a tuple.
+        "siamese": (Siamese(), [(1, 105, 105), (1, 105, 105)]),
     }
 
 
@@ -737,7 +767,7 @@ def test_every_spec_is_covered() -> None:
     """
     covered = {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
     assert set(ALL_SPECS) == covered | set(ZOO_ONLY)
-    assert len(ALL_SPECS) == 21
+    assert len(ALL_SPECS) == 22
 
 
 @cache
@@ -762,12 +792,15 @@ def torch_counts(spec: str) -> tuple[int, int, tuple[int, ...]]:
             macs += inputs[0].numel() // layer.in_features * layer.in_features * layer.out_features
 
     hooks = [m.register_forward_hook(count) for m in module.modules()]
+    shapes = shape if isinstance(shape, list) else [shape]
     with torch.no_grad():
-        output = module.eval()(torch.empty(1, *shape, device="meta"))
+        output = module.eval()(*(torch.empty(1, *each, device="meta") for each in shapes))
     for hook in hooks:
         hook.remove()
+    # A module called twice (shared weights) holds its parameters once.
     params = sum(p.numel() for p in module.parameters())
-    return params, macs, tuple(output.shape[1:])
+    outputs = output if isinstance(output, tuple) else (output,)
+    return params, macs, tuple(tuple(out.shape[1:]) for out in outputs)
 
 
 @pytest.mark.parametrize("spec", [spec for spec in ALL_SPECS if spec not in ZOO_ONLY])
@@ -777,4 +810,4 @@ def test_matches_pytorch(spec: str) -> None:
     rep = report(spec)
     assert rep.totals.params == params
     assert rep.totals.macs == macs
-    assert rep.layers[-1].output_shape == shape
+    assert tuple(row.output_shape for row in rep.output_rows) == shape

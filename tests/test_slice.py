@@ -168,6 +168,25 @@ def test_a_block_ending_in_a_split_is_read_by_its_parts():
     assert build(spec).layers[-1].inputs == ["h.split.1"]
 
 
+def test_outputs_and_shares_name_a_part_not_the_split():
+    spec = {
+        "input": [4, 3, 3],
+        "layers": [chunk(2), {"name": "d", "type": "dropout", "inputs": ["s.1"]}],
+        "outputs": ["s"],
+    }
+    with pytest.raises(ConvCalcError, match="outputs: names 's', which makes 2 outputs"):
+        build(spec)
+    spec["outputs"] = ["s.0", "d"]
+    assert build(spec).outputs == ("s.0", "d")
+    del spec["outputs"]
+    spec["layers"] = [
+        chunk(2),
+        {"type": "conv", "inputs": ["s.0"], "out_channels": 2, "kernel_size": 1, "shares": "s"},
+    ]
+    with pytest.raises(ConvCalcError, match="shares: names 's', which makes 2 outputs"):
+        build(spec)
+
+
 def _outcome(function):
     try:
         return function()

@@ -66,6 +66,9 @@ def holds(condition: symbolic.Condition, sizes: dict[str, int]) -> bool:
 def runs(network, shape: tuple[int, ...]) -> Report | None:
     """The concrete report at `shape`, or None when the concrete engine refuses it."""
     try:
+        if len(network.inputs) > 1:  # --input replaces one input only: set the symbols
+            names = [size for size in network.input.spatial]
+            return analyze(set_sizes(network, dict(zip(names, shape[1:], strict=True))))
         return analyze(network, shape)
     except ConvCalcError:
         return None
@@ -116,6 +119,14 @@ def assert_conditions_agree(formulas: Report, concrete: Report, sizes: dict[str,
 def symbolic_twin(path: Path):
     """The spec at `path` with each spatial input size replaced by its own symbol."""
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "inputs" in document:  # named inputs: the same symbols in each (their sizes agree)
+        shapes = list(document["inputs"].values())
+        assert all(shape[1:] == shapes[0][1:] for shape in shapes)
+        channels, *spatial = shapes[0]
+        names = AXES[len(spatial)]
+        symbolic = {name: [shape[0], *names] for name, shape in document["inputs"].items()}
+        network = build({**document, "inputs": symbolic}, default_name=path.stem)
+        return network, channels, dict(zip(names, spatial, strict=True))
     channels, *spatial = document["input"]
     names = AXES[len(spatial)]
     network = build({**document, "input": [channels, *names]}, default_name=path.stem)

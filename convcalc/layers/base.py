@@ -9,7 +9,7 @@ its input shapes into an output shape, its costs, its receptive-field steps and 
 # layer type.
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, ClassVar, Literal
@@ -127,13 +127,14 @@ class Inputs:
     lookup: Callable[[str], "tuple[Layer, list[Shape], Shape] | None"] = field(
         default=lambda name: None
     )
-    network_input: Shape | None = None
+    # The network inputs by name (`input` for a spec's single `input:`).
+    network_inputs: Mapping[str, Shape] = field(default_factory=dict)
 
     def output_of(self, name: str) -> Shape | None:
-        """The output shape of the earlier layer `name`, or the network input's for `input`;
+        """The output shape of the earlier layer `name`, or of the network input `name`;
         None when there is none of that name before this layer."""
-        if name == INPUT:
-            return self.network_input
+        if name in self.network_inputs:
+            return self.network_inputs[name]
         found = self.lookup(name)
         return None if found is None else found[2]
 
@@ -176,6 +177,9 @@ class Layer(BaseModel):
 
     name: str
     inputs: list[str] | None = None
+    # An earlier layer whose weights this one uses (PyTorch: the same module called
+    # twice); its params count there, once. See README "Conventions".
+    shares: str | None = None
 
     # How many inputs the layer takes.
     # Fields that name other layers (resolved like `inputs` when blocks are expanded).

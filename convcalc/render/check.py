@@ -280,7 +280,7 @@ def _totals_table(spec: SpecCheck) -> Table:
         rows.append(Row([label, *texts]))
     for label, texts in (
         ("receptive field", [per_dim(last_spatial_field(report)) for report in reports]),
-        ("output", [per_dim(report.layers[-1].output_shape) for report in reports]),
+        ("output", [_outputs_cell(report) for report in reports]),
     ):
         # No change to give for these: a cell with nothing in it.
         rows.append(Row([label, *texts, *([None] if len(texts) > 1 else [])]))
@@ -357,3 +357,11 @@ def write_table(run: CheckRun, view: View) -> str:
     style = "bold green" if run.ok else "bold red"
     blocks.append(Styled(f"convcalc check: {check_summary(run)}", style))
     return write(blocks, view.terminal)
+
+
+def _outputs_cell(report) -> str:
+    """The output shape, or with several outputs each one's name and shape."""
+    rows = report.output_rows
+    if len(rows) == 1:
+        return per_dim(rows[0].output_shape)
+    return ", ".join(f"{row.name} {per_dim(row.output_shape)}" for row in rows)

@@ -148,8 +148,9 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
     return keys
 
 
-def totals_lines(report: Report) -> list[tuple[str, str]]:
-    """(label, human value) pairs of the totals that figures.TOTALS gives a label."""
+def totals_lines(report: Report, with_outputs: bool = True) -> list[tuple[str, str]]:
+    """(label, human value) pairs of the totals that figures.TOTALS gives a label, and
+    (with several outputs, `with_outputs`) of the outputs."""
     lines = []
     for total in figures.TOTALS:
         if total.label is None:
@@ -160,17 +161,33 @@ def totals_lines(report: Report) -> list[tuple[str, str]]:
         else:
             text = count_text(value, units=total.scaled)
         lines.append((total.label, text))
+    if with_outputs and len(report.output_rows) > 1:  # one: the table's last row says it
+        lines.append(("outputs", outputs_text(report)))
     return lines
+
+
+def inputs_text(report: Report) -> str:
+    """'input 3x224x224', or 'inputs image 3x64x64, mask 1x64x64' for named inputs."""
+    if not report.named_inputs:
+        return f"input {'x'.join(map(str, report.input))}"
+    listed = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in report.inputs)
+    return f"input{'s' if len(report.inputs) > 1 else ''} {listed}"
 
 
 def title(report: Report) -> str:
     """'ResNet-50: input 3x224x224, batch 1, float32', and the sizes set or assumed."""
-    shape = "x".join(map(str, report.input))
     facts = [f"{name}={size}" for name, size in report.sizes_set]
     if report.assumptions:
         facts.append(f"assuming {' and '.join(report.assumptions)}")
     extra = "".join(f", {fact}" for fact in facts)
-    return f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}{extra}"
+    return f"{report.name}: {inputs_text(report)}, batch {report.batch}, {report.dtype}{extra}"
+
+
+def outputs_text(report: Report) -> str:
+    """'logits 1000, aux 1000': each network output's name and shape."""
+    return ", ".join(
+        f"{row.name} {'x'.join(map(str, row.output_shape))}" for row in report.output_rows
+    )
 
 
 def write_table(reports: list[Report], view: View) -> str:
@@ -319,7 +336,11 @@ def write_markdown(reports: list[Report], view: View) -> str:
         ]
         out.extend(markdown(Table(None, _table_columns(columns), rows)))
         out.append("")
-        out.extend(f"- **{label}**: {value}" for label, value in totals_lines(report))
+        out.extend(
+            f"- **{label}**: {value}" for label, value in totals_lines(report, with_outputs=False)
+        )
+        if len(report.output_rows) > 1:  # layer names: text, escaped
+            out.append(f"- **outputs**: {markdown_text(outputs_text(report))}")
         out.extend(
             f"- note: {markdown_text(layer)}: {markdown_text(note)}" for layer, note in report.notes
         )

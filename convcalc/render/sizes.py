@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from convcalc.render.encoding import to_json
+from convcalc.render.shapes import inputs_text
 
 if TYPE_CHECKING:
     from convcalc.commands import SizesResult
@@ -34,7 +35,7 @@ def compact_sizes(sizes: list[int]) -> str:
 def write_table(result: SizesResult, view: View) -> str:
     """Per symbol: the rule, the sizes in the range, and why the first excluded ones fail."""
     report, scans = result.report, result.scans
-    out = [f"{report.name}: input {'x'.join(map(str, report.input))}"]
+    out = [f"{report.name}: {inputs_text(report)}"]
     for scan in scans:
         mode = ", none dropping rows or columns (--exact)" if scan.exact else ""
         out.append(f"{scan.dim}{mode}:")

@@ -31,6 +31,8 @@ def verification_data(verification: Verification) -> dict:
         "forward_seconds": round(verification.forward_seconds, 3),
         "seed": verification.seed,
         "input": verification.report.input,
+        "inputs": dict(verification.report.inputs),
+        "outputs": list(verification.report.outputs),
         "batch": verification.report.batch,
         "layers": [
             {

@@ -60,7 +60,12 @@ def conditions_on(
 ) -> list[tuple[str, object]]:
     """(layer name, relation) of every distinct condition involving symbol `name` (only
     the equalities, which fix remainders, with `equalities_only`)."""
-    axes = {axis for axis, size in enumerate(report.input[1:]) if str(size) == name}
+    axes = {
+        axis
+        for _, shape in report.inputs or (("input", report.input),)
+        for axis, size in enumerate(shape[1:])
+        if str(size) == name
+    }
     found: dict[object, str] = {}
     for row, condition in report.conditions:
         if condition.kind == "exact" and not exact:
