@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_zoo import ZOO
 
 from convcalc.analysis import Report, analyze
 from convcalc.commands import analyze_spec
@@ -717,11 +718,24 @@ def test_every_spec_is_covered() -> None:
 
     U-Net's published figures (23 conv layers, Fig. 1's tile sizes) have tests of their own;
     nothing is published for one block of Stable Diffusion's VAE, checked against its
-    PyTorch twin here and in tests/test_norm.py. A spec without a PyTorch twin fails
+    PyTorch twin here and in tests/test_norm.py. torchvision's models (ZOO) are checked
+    against torchvision's figures in tests/test_zoo.py. A spec without a PyTorch twin fails
     test_matches_pytorch.
     """
-    assert set(ALL_SPECS) == {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
-    assert len(ALL_SPECS) == 15
+    published = {figure.spec for figure in PUBLISHED} | set(ZOO)
+    assert set(ALL_SPECS) == published | {"unet", "sd_vae_down_block"}
+    assert len(ALL_SPECS) == 19
+
+
+def twin(spec: str) -> tuple[Any, tuple[int, ...]]:
+    """The spec's PyTorch twin and its input shape: one built here, else torchvision's model
+    from tests/torch_zoo at the spec's input."""
+    models = torch_models()
+    if spec in models:
+        return models[spec]
+    import torch_zoo
+
+    return torch_zoo.builders()[spec](), tuple(report(spec).input)
 
 
 @cache
@@ -731,7 +745,7 @@ def torch_counts(spec: str) -> tuple[int, int, tuple[int, ...]]:
     from torch import nn
 
     with torch.device("meta"):
-        module, shape = torch_models()[spec]
+        module, shape = twin(spec)
     macs = 0
 
     def count(layer, inputs, output) -> None:

@@ -46,7 +46,14 @@ class Published:
 
 
 ZOO: dict[str, Published] = {
+    "alexnet": Published(61_100_840, "0.714", META.format("AlexNet_Weights")),
     "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
+    "resnet50": Published(25_557_032, "4.089", META.format("ResNet50_Weights")),
+    "resnext50_32x4d": Published(25_028_904, "4.23", META.format("ResNeXt50_32X4D_Weights")),
+    "squeezenet1_0": Published(1_248_424, "0.819", META.format("SqueezeNet1_0_Weights")),
+    "squeezenet1_1": Published(1_235_496, "0.349", META.format("SqueezeNet1_1_Weights")),
+    "vgg16": Published(138_357_544, "15.47", META.format("VGG16_Weights")),
+    "wide_resnet50_2": Published(68_883_240, "11.398", META.format("Wide_ResNet50_2_Weights")),
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet",)
+FAMILIES = ("alexnet", "resnet", "squeezenet", "vgg")
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
