@@ -183,12 +183,13 @@ def test_sizes_of_small_networks_equal_brute_force(layers: list):
 
 
 def vgg16_document(input_sizes: list) -> dict:
-    """VGG-16 as the paper has it (no adaptive pool: fc6 reads pool5's 512x7x7 = 25088
-    features at 224x224), fc6 stating in_features, on the given input."""
+    """VGG-16 as the paper has it (no adaptive pool: fc6, torchvision's classifier.0, reads
+    pool5's 512x7x7 = 25088 features at 224x224), fc6 stating in_features, on the given
+    input."""
     document = yaml.safe_load((SPECS / "vgg16.yaml").read_text(encoding="utf-8"))
     layers = [layer for layer in document["layers"] if layer["name"] != "avgpool"]
     layers = [
-        {**layer, "in_features": 512 * 7 * 7} if layer["name"] == "fc6" else layer
+        {**layer, "in_features": 512 * 7 * 7} if layer["name"] == "classifier.0" else layer
         for layer in layers
     ]
     return {**document, "input": [3, *input_sizes], "layers": layers}

@@ -46,6 +46,7 @@ class Published:
 
 
 ZOO: dict[str, Published] = {
+    "alexnet": Published(61_100_840, "0.714", META.format("AlexNet_Weights")),
     "resnet18": Published(11_689_512, "1.814", META.format("ResNet18_Weights")),
     "regnet_y_400mf": Published(4_344_144, "0.402", META.format("RegNet_Y_400MF_Weights")),
     "regnet_x_400mf": Published(5_495_976, "0.414", META.format("RegNet_X_400MF_Weights")),
@@ -53,6 +54,12 @@ ZOO: dict[str, Published] = {
     "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
     "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
     "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
+    "resnet50": Published(25_557_032, "4.089", META.format("ResNet50_Weights")),
+    "resnext50_32x4d": Published(25_028_904, "4.23", META.format("ResNeXt50_32X4D_Weights")),
+    "squeezenet1_0": Published(1_248_424, "0.819", META.format("SqueezeNet1_0_Weights")),
+    "squeezenet1_1": Published(1_235_496, "0.349", META.format("SqueezeNet1_1_Weights")),
+    "vgg16": Published(138_357_544, "15.47", META.format("VGG16_Weights")),
+    "wide_resnet50_2": Published(68_883_240, "11.398", META.format("Wide_ResNet50_2_Weights")),
 }
 
 
