@@ -29,7 +29,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet", "shufflenet")
+FAMILIES = (
+    "resnet",
+    "regnet",
+    "convnext",
+    "densenet",
+    "googlenet",
+    "shufflenet",
+    "mobilenet",
+    "efficientnet",
+    "mnasnet",
+)
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
