@@ -183,6 +183,22 @@ def outputs(model: nn.Module, input_array) -> dict[str, list[torch.Tensor]]:
         copy = output.clone() if isinstance(output, torch.Tensor) else output
         found.setdefault(name, []).append(copy)
 
+
+def outputs(model: nn.Module, input_array) -> dict[str, list[tuple[torch.Tensor, float]]]:
+    """Every module call's output on `input_array`, in eval mode, by module path, each with
+    the largest magnitude among its inputs: a float32 error carried from upstream is
+    relative to that, and a gate (hardsigmoid of values in the hundreds) shrinks the
+    values but not the error in them by as much."""
+    found: dict[str, list[tuple[torch.Tensor, float]]] = {}
+
+    def hook(name: str) -> Callable:
+        def record(_module: nn.Module, inputs: tuple, output: object) -> None:
+            # A copy: an in-place ReLU after this module would overwrite its output.
+            copy = output.clone() if isinstance(output, torch.Tensor) else output
+            tensors = [x for x in inputs if isinstance(x, torch.Tensor) and x.numel()]
+            scale = max((float(x.abs().max()) for x in tensors), default=0.0)
+            found.setdefault(name, []).append((copy, scale))
+
     _hook_calls(model, record)
     with torch.no_grad():
         model.eval()(torch.from_numpy(input_array))
