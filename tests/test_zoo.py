@@ -30,6 +30,7 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 # Layer types whose multiply-adds torchvision's `_ops` counts: convolutions and linear layers.
 COUNTED = frozenset({"conv", "depthwise_conv", "conv_transpose", "dense"})
 META = "torchvision 0.28, {}.IMAGENET1K_V1.meta (num_params, _ops)"
+SEGMENTATION = "torchvision 0.28, {}.COCO_WITH_VOC_LABELS_V1.meta (num_params, _ops)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ ZOO: dict[str, Published] = {
     "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
     "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
     "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
+    "lraspp_mobilenet_v3_large": Published(
+        3_221_538, "2.086", SEGMENTATION.format("LRASPP_MobileNet_V3_Large_Weights")
+    ),
     "mnasnet1_0": Published(4_383_312, "0.314", META.format("MNASNet1_0_Weights")),
     "mobilenet_v2": Published(3_504_872, "0.301", META.format("MobileNet_V2_Weights")),
     "efficientnet_b0": Published(5_288_548, "0.386", META.format("EfficientNet_B0_Weights")),
