@@ -39,6 +39,9 @@ FAMILIES = (
     "shufflenet",
     "squeezenet",
     "vgg",
+    "mobilenet",
+    "efficientnet",
+    "mnasnet",
 )
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
@@ -105,20 +108,20 @@ def module_macs(module: nn.Module, output: torch.Tensor) -> int | None:
 
 
 def _hook_calls(model: nn.Module, record: Callable) -> set[str]:
-    """Hook every module of `model` to call record(path, module, output) on each call, the
+    """Hook every module of `model` to call record(path, module, inputs, output) on each call, the
     output channels-first (see "Channels-last stretches" above) and Permutes left out;
     return the paths of the leaf modules."""
     channels_last = False  # between a Permute to channels-last and the one back
 
     def hook(name: str) -> Callable:
-        def called(module: nn.Module, _inputs: object, output: object) -> None:
+        def called(module: nn.Module, inputs: tuple, output: object) -> None:
             nonlocal channels_last
             if isinstance(module, Permute):
                 channels_last = module.to_channels_last
                 return
             if channels_last and isinstance(output, torch.Tensor):
                 output = output.movedim(-1, 1)
-            record(name, module, output)
+            record(name, module, inputs, output)
 
         return called
 
@@ -136,7 +139,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
     (in channels-first order: see "Channels-last stretches" above)."""
     calls: dict[str, list[Call]] = {}
 
-    def record(name: str, module: nn.Module, output: object) -> None:
+    def record(name: str, module: nn.Module, _inputs: tuple, output: object) -> None:
         if isinstance(output, torch.Tensor):
             call = Call(tuple(output.shape[1:]), module_macs(module, output))
         else:
@@ -173,15 +176,19 @@ def load_saved(model: nn.Module, arrays: dict) -> None:
     model.load_state_dict(state)
 
 
-def outputs(model: nn.Module, input_array) -> dict[str, list[torch.Tensor]]:
+def outputs(model: nn.Module, input_array) -> dict[str, list[tuple[torch.Tensor, float]]]:
     """Every module call's output on `input_array`, in eval mode, by module path (channels
-    first, as `trace` records them)."""
-    found: dict[str, list[torch.Tensor]] = {}
+    first, as `trace` records them), each with the largest magnitude among its inputs: a
+    float32 error carried from upstream is relative to that, and a gate (hardsigmoid of
+    values in the hundreds) shrinks the values but not the error in them by as much."""
+    found: dict[str, list[tuple[torch.Tensor, float]]] = {}
 
-    def record(name: str, _module: nn.Module, output: object) -> None:
+    def record(name: str, _module: nn.Module, inputs: tuple, output: object) -> None:
         # A copy: an in-place ReLU after this module would overwrite its output.
         copy = output.clone() if isinstance(output, torch.Tensor) else output
-        found.setdefault(name, []).append(copy)
+        tensors = [x for x in inputs if isinstance(x, torch.Tensor) and x.numel()]
+        scale = max((float(x.abs().max()) for x in tensors), default=0.0)
+        found.setdefault(name, []).append((copy, scale))
 
     _hook_calls(model, record)
     with torch.no_grad():
