@@ -30,6 +30,7 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 # Layer types whose multiply-adds torchvision's `_ops` counts: convolutions and linear layers.
 COUNTED = frozenset({"conv", "depthwise_conv", "conv_transpose", "dense"})
 META = "torchvision 0.28, {}.IMAGENET1K_V1.meta (num_params, _ops)"
+VIDEO = "torchvision 0.28, {}.KINETICS400_V1.meta (num_params, _ops)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ ZOO: dict[str, Published] = {
     "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
     "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
     "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
+    "r2plus1d_18": Published(31_505_325, "40.519", VIDEO.format("R2Plus1D_18_Weights")),
 }
 
 
