@@ -55,6 +55,7 @@ ZOO: dict[str, Published] = {
     "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
     "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
     "r2plus1d_18": Published(31_505_325, "40.519", VIDEO.format("R2Plus1D_18_Weights")),
+    "s3d": Published(8_320_048, "17.979", VIDEO.format("S3D_Weights")),
 }
 
 
