@@ -30,6 +30,7 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 # Layer types whose multiply-adds torchvision's `_ops` counts: convolutions and linear layers.
 COUNTED = frozenset({"conv", "depthwise_conv", "conv_transpose", "dense"})
 META = "torchvision 0.28, {}.IMAGENET1K_V1.meta (num_params, _ops)"
+SEGMENTATION = "torchvision 0.28, {}.COCO_WITH_VOC_LABELS_V1.meta (num_params, _ops)"
 VIDEO = "torchvision 0.28, {}.KINETICS400_V1.meta (num_params, _ops)"
 
 
@@ -54,6 +55,10 @@ ZOO: dict[str, Published] = {
     "densenet121": Published(7_978_856, "2.834", META.format("DenseNet121_Weights")),
     "googlenet": Published(6_624_904, "1.498", META.format("GoogLeNet_Weights")),
     "shufflenet_v2_x1_0": Published(2_278_604, "0.145", META.format("ShuffleNet_V2_X1_0_Weights")),
+    "deeplabv3_resnet50": Published(
+        42_004_074, "178.722", SEGMENTATION.format("DeepLabV3_ResNet50_Weights")
+    ),
+    "fcn_resnet50": Published(35_322_218, "152.717", SEGMENTATION.format("FCN_ResNet50_Weights")),
     "inception_v3": Published(
         27_161_264, "5.713", META.format("Inception_V3_Weights"), train_only=("AuxLogits.",)
     ),
