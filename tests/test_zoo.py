@@ -59,11 +59,21 @@ ZOO: dict[str, Published] = {
         42_004_074, "178.722", SEGMENTATION.format("DeepLabV3_ResNet50_Weights")
     ),
     "fcn_resnet50": Published(35_322_218, "152.717", SEGMENTATION.format("FCN_ResNet50_Weights")),
+    # The aux head's 5x5 conv needs Mixed_6e's 17x17 grid: 299 is the smallest input.
     "inception_v3": Published(
-        27_161_264, "5.713", META.format("Inception_V3_Weights"), train_only=("AuxLogits.",)
+        27_161_264,
+        "5.713",
+        META.format("Inception_V3_Weights"),
+        train_only=("AuxLogits.",),
+        small_input=(3, 299, 299),
     ),
-    "r2plus1d_18": Published(31_505_325, "40.519", VIDEO.format("R2Plus1D_18_Weights")),
-    "s3d": Published(8_320_048, "17.979", VIDEO.format("S3D_Weights")),
+    "r2plus1d_18": Published(
+        31_505_325, "40.519", VIDEO.format("R2Plus1D_18_Weights"), small_input=(3, 4, 32, 32)
+    ),
+    # S3D's 2x7x7 average pool needs 14 frames of 224x224 (its weights' min_size).
+    "s3d": Published(
+        8_320_048, "17.979", VIDEO.format("S3D_Weights"), small_input=(3, 14, 224, 224)
+    ),
 }
 
 

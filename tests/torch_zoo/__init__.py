@@ -29,8 +29,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FAMILIES = ("resnet", "regnet", "convnext", "densenet", "googlenet", "shufflenet", "video",
-            "inception", "segmentation")
+FAMILIES = (
+    "resnet",
+    "regnet",
+    "convnext",
+    "densenet",
+    "googlenet",
+    "shufflenet",
+    "video",
+    "inception",
+    "segmentation",
+)
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
 
