@@ -737,7 +737,7 @@ def test_every_spec_is_covered() -> None:
     """
     covered = {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
     assert set(ALL_SPECS) == covered | set(ZOO_ONLY)
-    assert len(ALL_SPECS) == 21
+    assert len(ALL_SPECS) == 26
 
 
 @cache
