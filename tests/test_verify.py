@@ -40,6 +40,9 @@ SMALLER_INPUT = {
     "resnet18": (3, 96, 96),
     "resnet50": (3, 96, 96),
     "mobilenet_v2": (3, 96, 96),
+    "r2plus1d_18": (3, 8, 56, 56),
+    "fcn_resnet50": (3, 96, 96),
+    "deeplabv3_resnet50": (3, 96, 96),
     # Symbolic specs: verify needs numbers, sizes their skips accept.
     "unet_symbolic": (1, 96, 64),
     "fcn16s_symbolic": (3, 96, 64),

@@ -42,6 +42,9 @@ FAMILIES = (
     "mobilenet",
     "efficientnet",
     "mnasnet",
+    "video",
+    "inception",
+    "segmentation",
 )
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {}
@@ -134,9 +137,13 @@ def _hook_calls(model: nn.Module, record: Callable) -> set[str]:
     return leaves
 
 
-def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
+def trace(model: nn.Module, input_shape: tuple[int, ...], training: bool = False) -> Trace:
     """Run `model` in eval mode on one meta tensor of `input_shape` and record its calls
-    (in channels-first order: see "Channels-last stretches" above)."""
+    (in channels-first order: see "Channels-last stretches" above).
+
+    `training` runs it in training mode instead, so that the branches that run only then
+    (inception_v3's AuxLogits) are called too; batchnorm stays in eval mode, as a batch of
+    one 1x1 map cannot give batch statistics."""
     calls: dict[str, list[Call]] = {}
 
     def record(name: str, module: nn.Module, _inputs: tuple, output: object) -> None:
@@ -146,7 +153,10 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
             call = Call(None, None)
         calls.setdefault(name, []).append(call)
 
-    model = model.to("meta").eval()
+    model = model.to("meta").train(training)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
     leaves = _hook_calls(model, record)
     with torch.no_grad():
         model(torch.empty(1, *input_shape, device="meta"))
