@@ -108,12 +108,7 @@ class FusedMBConv(nn.Module):
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        result = self.block(x)
-        if self.use_res_connect:
-            result = self.stochastic_depth(result)
-            result += x
-        return result
+    forward = MBConv.forward  # the same residual sum
 
 
 class EfficientNet(nn.Module):

@@ -1,4 +1,4 @@
-"""Building blocks shared by the MobileNet, EfficientNet and LR-ASPP reference models, from
+"""Building blocks shared by the MobileNet, EfficientNet and segmentation reference models, from
 torchvision 0.28's torchvision/ops/misc.py, ops/stochastic_depth.py and models/_utils.py.
 
 Conv2dNormActivation is a Sequential of the conv (module 0), the norm (1) and the
@@ -7,6 +7,7 @@ activation (2, when there is one), so its module paths are torchvision's.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
@@ -89,3 +90,26 @@ class StochasticDepth(nn.Module):
         if self.training:
             raise NotImplementedError("the reference models run in eval mode only")
         return x
+
+
+class IntermediateLayerGetter(nn.ModuleDict):
+    """torchvision's IntermediateLayerGetter: the children up to the last one returned, run
+    in order, returning the outputs named in `return_layers`."""
+
+    def __init__(self, model: nn.Module, return_layers: dict[str, str]) -> None:
+        wanted, layers = dict(return_layers), OrderedDict()
+        for name, module in model.named_children():
+            layers[name] = module
+            wanted.pop(name, None)
+            if not wanted:
+                break
+        super().__init__(layers)
+        self.return_layers = return_layers
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out

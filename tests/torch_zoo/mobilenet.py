@@ -17,7 +17,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import register
-from .misc import Conv2dNormActivation, SqueezeExcitation, make_divisible
+from .misc import (
+    Conv2dNormActivation,
+    IntermediateLayerGetter,
+    SqueezeExcitation,
+    make_divisible,
+)
 
 
 class InvertedResidualV2(nn.Module):
@@ -218,29 +223,6 @@ def mobilenet_v3_large() -> nn.Module:
 @register("mobilenet_v3_small")
 def mobilenet_v3_small() -> nn.Module:
     return MobileNetV3(*v3_setting("mobilenet_v3_small"))
-
-
-class IntermediateLayerGetter(nn.ModuleDict):
-    """torchvision's IntermediateLayerGetter: the children up to the last one returned, run
-    in order, returning the outputs named in `return_layers`."""
-
-    def __init__(self, model: nn.Module, return_layers: dict[str, str]) -> None:
-        wanted, layers = dict(return_layers), OrderedDict()
-        for name, module in model.named_children():
-            layers[name] = module
-            wanted.pop(name, None)
-            if not wanted:
-                break
-        super().__init__(layers)
-        self.return_layers = return_layers
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = OrderedDict()
-        for name, module in self.items():
-            x = module(x)
-            if name in self.return_layers:
-                out[self.return_layers[name]] = x
-        return out
 
 
 class LRASPPHead(nn.Module):

@@ -18,29 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register
+from .misc import IntermediateLayerGetter
 from .resnet import Bottleneck, ResNet
-
-
-class IntermediateLayerGetter(nn.ModuleDict):
-    """The model's children up to the last returned one; forward returns those outputs."""
-
-    def __init__(self, model: nn.Module, return_layers: dict[str, str]) -> None:
-        layers, wanted = OrderedDict(), dict(return_layers)
-        for name, module in model.named_children():
-            layers[name] = module
-            wanted.pop(name, None)
-            if not wanted:
-                break
-        super().__init__(layers)
-        self.return_layers = return_layers
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = OrderedDict()
-        for name, module in self.items():
-            x = module(x)
-            if name in self.return_layers:
-                out[self.return_layers[name]] = x
-        return out
 
 
 class FCNHead(nn.Sequential):
