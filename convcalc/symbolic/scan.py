@@ -2,7 +2,8 @@
 
 The analysis of a spec with symbolic sizes (`input: [3, H, W]`) records every condition its
 layers rely on: sizes at least 1, add/concat inputs equal, a dense layer's in_features met
-("valid"), and, for `--exact`, no rows or columns dropped by a stride ("exact"). Here they
+("valid"), and, for `--exact`, no rows or columns dropped by a stride and every centred crop
+exactly centred ("exact"). Here they
 are evaluated exactly at each candidate size.
 
 Every size in them is built from floor/ceiling divisions by strides, so whether a condition
