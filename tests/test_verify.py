@@ -42,7 +42,7 @@ SMALLER_INPUT = {
     "resnet50": (3, 96, 96),
     "mobilenet_v2": (3, 96, 96),
     # Symbolic specs: verify needs numbers, sizes their skips accept.
-    "unet_symbolic": (1, 188, 204),
+    "unet_symbolic": (1, 189, 195),  # odd crop differences: every crop off centre somewhere
     "unet_same_symbolic": (1, 96, 64),
     "fcn16s_symbolic": (3, 96, 64),
 }
