@@ -321,3 +321,28 @@ def test_to_symbolic_offsets_and_the_parity_condition():
     # --exact: centred, and the stride-2 conv reading every row (n odd).
     exact_sizes = [size for size in centred if (size - 3) % 2 == 0]
     assert scan(formulas, "H", 3, 39, exact=True).sizes == exact_sizes == clean
+
+
+def test_to_a_constant_difference_of_formula_sizes_is_a_number():
+    """Between two valid convs both sizes shrink alike: (H - 2) - (H - 6) = 4 cuts 2 on each
+    side at every H, a number in the field; 5 in W is off centre at every W, so `sizes
+    --exact` keeps no W (and every H)."""
+    pytest.importorskip("sympy")
+    from convcalc.analysis import analyze
+    from convcalc.spec import load_text
+    from convcalc.symbolic.scan import scan
+
+    network = load_text(
+        "input: [3, H, W]\nlayers:\n"
+        "  - {name: wide, type: conv, out_channels: 4, kernel_size: 3}\n"
+        "  - {name: narrow, type: conv, out_channels: 4, kernel_size: [5, 6]}\n"
+        "  - {name: crop, type: crop, to: narrow, inputs: [wide]}\n"
+    )
+    formulas = analyze(network)
+    crop = formulas.layers[-1]
+    assert crop.effective_padding == (-center_crop_start(4, 0), -center_crop_start(5, 0))
+    assert crop.effective_padding == (-2, -2)
+    assert len(crop.notes) == 1 and "(spatial dim 2)" in crop.notes[0]
+    assert scan(formulas, "H", 1, 30, exact=True).sizes == list(range(7, 31))
+    assert scan(formulas, "W", 1, 30, exact=True, values={"H": 9}).sizes == []
+    assert scan(formulas, "W", 1, 30, values={"H": 9}).sizes == list(range(8, 31))

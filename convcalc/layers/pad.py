@@ -160,7 +160,8 @@ class Crop(Layer):
                     f" in spatial dim {axis + 1} of input {shape}",
                     field="to",
                 )
-            difference = size - wanted
+            # A number when both sizes shrink alike (a valid conv between them).
+            difference = dimension.settled(size - wanted)
             before = dimension.floor_div(difference + 1, 4) + dimension.floor_div(difference + 2, 4)
             cuts.append((before, difference - before))
         return tuple(cuts)
