@@ -61,6 +61,10 @@ CASES = {
     "shapes.error": (["shapes", "small.yaml", "missing.yaml"], 2),
     "sizes.table": (["sizes", "specs/unet_same_symbolic.yaml", "--range", "1..300"], 0),
     "sizes.json": (["sizes", "specs/fcn16s_symbolic.yaml", "--range", "1..300", "-f", "json"], 0),
+    "sizes.exact.table": (
+        ["sizes", "specs/unet_symbolic.yaml", "--dim", "H", "--exact", "--range", "180..600"],
+        0,
+    ),
     "compare.stacks.table": (["compare", "5x5", "vs", "3x3x2", "vs", "3x1 + 1x3"], 0),
     "compare.stacks.json": (["compare", "5x5", "vs", "3x3x2", "--size", "56", "-f", "json"], 0),
     "compare.specs.table": (["compare", "specs/unet_same.yaml", "vs", "small.yaml"], 0),
