@@ -38,6 +38,7 @@ SPECS = ROOT / "specs"
 CONCRETE_SPECS = sorted(path for path in SPECS.glob("*.yaml") if "symbolic" not in path.stem)
 UNET = SPECS / "unet_same_symbolic.yaml"
 FCN16S = SPECS / "fcn16s_symbolic.yaml"
+PAPER_UNET = SPECS / "unet_symbolic.yaml"  # valid convs, cropped skips
 
 FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "output_bytes")
 TOTALS = ("params", "buffers", "macs", "flops", "model_bytes")
@@ -177,6 +178,7 @@ def test_formulas_of_every_spec_equal_the_concrete_figures(path: Path):
         pytest.param(UNET, {"H": 64, "W": 32}, id="unet-64x32"),
         pytest.param(UNET, {"H": 48, "W": 160}, id="unet-48x160"),
         pytest.param(FCN16S, {"H": 32, "W": 47}, id="fcn16s-32x47"),
+        pytest.param(PAPER_UNET, {"H": 572, "W": 189}, id="paper-unet-572x189"),
         pytest.param(FCN16S, {"H": 100, "W": 64}, id="fcn16s-100x64"),
     ],
 )
@@ -412,6 +414,7 @@ def test_valid_conditions_hold_exactly_where_the_concrete_engine_runs(layers: li
         pytest.param(UNET, (1, 40, 64), id="unet-H40"),
         pytest.param(UNET, (1, 64, 72), id="unet-W72"),
         pytest.param(FCN16S, (3, 48, 64), id="fcn16s-H48"),
+        pytest.param(PAPER_UNET, (1, 187, 572), id="paper-unet-H187"),
         pytest.param(FCN16S, (3, 64, 31), id="fcn16s-W31"),
     ],
 )
