@@ -7,7 +7,8 @@ the spec with the input set to each size in turn (the other symbols at a size th
 counting the sizes it accepts. Both must find the same sizes. Medians of --runs. Run with
 the repo's venv:
 
-    .venv/bin/python bench/sizes.py [--runs 3] [--range 1..1024] [--spec specs/unet_symbolic.yaml]
+    .venv/bin/python bench/sizes.py [--runs 3] [--range 1..1024]
+        [--spec specs/unet_same_symbolic.yaml]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = REPO / "specs" / "unet_symbolic.yaml"
+DEFAULT_SPEC = REPO / "specs" / "unet_same_symbolic.yaml"
 
 
 def main() -> None:

@@ -317,7 +317,10 @@ def sizes_command(
         typer.Option(metavar="SYMBOL", help="The symbol to scan (default: each in turn)."),
     ] = None,
     exact: Annotated[
-        bool, typer.Option("--exact", help="Only sizes no layer drops rows or columns of.")
+        bool,
+        typer.Option(
+            "--exact", help="Only sizes no layer drops rows or columns of, nor crops off centre."
+        ),
     ] = False,
     settings: Annotated[
         list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)

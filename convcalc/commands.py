@@ -121,7 +121,7 @@ class SizesRequest:
     spec: Source
     dim: str | None = None  # the symbol to scan; None: each in turn
     size_range: tuple[int, int] = (1, 1024)  # lowest and highest size listed
-    exact: bool = False  # only sizes that no layer drops rows or columns of
+    exact: bool = False  # only sizes no layer drops rows or columns of or crops off centre
     sizes: Mapping[str, int] = field(default_factory=dict)  # the other symbols' sizes
     # In place of the spec's input: any spec scanned at symbolic sizes (3 x H x W).
     input: Shape | None = None

@@ -64,6 +64,9 @@ class Formulas(Protocol):
     def check_size(self, size, field: str) -> None:
         """Refuse a formula too large to work with (a ConvCalcError about `field`)."""
 
+    def settle(self, value):
+        """A plain int where a formula is a constant, else the formula."""
+
 
 # The arithmetic of formula sizes, once convcalc.symbolic has handed it over: every formula
 # is built from its symbols, so it is in use wherever a formula reaches dims.
@@ -86,6 +89,14 @@ def is_formula(value: object) -> bool:
     """True for a size or figure that is a formula in the input's symbols (never when no
     symbolic spec has been analyzed: sympy is then not even imported)."""
     return bool(_formulas) and _formulas[0].is_formula(value)
+
+
+def settled(value):
+    """A plain int for a size that is a number, also when it was worked out from formulas
+    ((H - 2) - (H - 6) is 4); else the formula."""
+    if isinstance(value, int):
+        return value
+    return _arithmetic().settle(value)
 
 
 def floor_div(numerator, denominator: int):

@@ -406,16 +406,17 @@ def test_min_receptive_field_is_checked_before_the_classifier_pools():
 def test_set_gives_a_symbolic_spec_its_sizes_beside_numeric_ones():
     """`check` took no --set: a symbolic spec could not be checked at all."""
     result = check(
-        "specs/unet_symbolic.yaml", "specs/lenet5.yaml", "--set", "H=64", "--set", "W=64",
+        "specs/unet_same_symbolic.yaml", "specs/lenet5.yaml", "--set", "H=64", "--set", "W=64",
         "--max-params", "100M", "-f", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     unet, lenet = json.loads(result.stdout)["specs"]
     # the concrete run at 64x64, as `shapes` gives it
     shapes = runner.invoke(
-        app, ["shapes", "specs/unet_symbolic.yaml", "--set", "H=64", "--set", "W=64", "-f", "json"]
+        app,
+        ["shapes", "specs/unet_same_symbolic.yaml", "--set", "H=64", "--set", "W=64", "-f", "json"],
     )
     assert unet["totals"]["macs"] == json.loads(shapes.stdout)["totals"]["macs"]
     assert lenet["totals"]["params"] == 60_840
-    refused = check("specs/unet_symbolic.yaml", "--max-params", "100M")
+    refused = check("specs/unet_same_symbolic.yaml", "--max-params", "100M")
     assert refused.exit_code == 2 and "--set H=224" in refused.stderr

@@ -6,7 +6,7 @@ publication's rounding allows, and where the figure comes from. "GFLOPS" in torc
 model docs and "FLOPs" in the MobileNet and ShuffleNet papers are multiply-adds, which is
 what convcalc calls MACs.
 
-Where nothing is published (the same-padded U-Net, most of SegNet and C3D), the specs are
+Where nothing is published (U-Net's params and MACs, most of SegNet and C3D), the specs are
 checked against closed forms written here and against PyTorch models built here
 (`test_matches_pytorch`, skipped without torch).
 """
@@ -23,9 +23,8 @@ from typing import Any
 import pytest
 from test_zoo import ZOO
 
-from convcalc.analysis import Report, analyze
+from convcalc.analysis import Report
 from convcalc.commands import analyze_spec
-from convcalc.spec import build
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -304,7 +303,7 @@ def unet_params() -> int:
     return total + conv(64, 2, 1)
 
 
-def unet_macs(size: int = 512) -> int:
+def unet_same_macs(size: int = 512) -> int:
     """Closed form of the same-padded U-Net's multiply-adds on a size x size input."""
     total = 0
     widths = [64, 128, 256, 512, 1024]
@@ -321,47 +320,78 @@ def unet_macs(size: int = 512) -> int:
     return total + size * size * 64 * 2
 
 
+def unet_valid_sizes(size: int) -> dict[str, int]:
+    """The map sizes of the paper's U-Net (valid 3x3 convs, each 2 shorter; 2x2 pools and
+    up-convs) on a size x size tile whose pools all halve an even size, by layer name."""
+    sizes: dict[str, int] = {}
+    for level, name in enumerate(["enc1", "enc2", "enc3", "enc4", "bottom"]):
+        if level:
+            sizes[f"pool{level}"] = size = size // 2
+        sizes[f"{name}.conv1"], sizes[f"{name}.conv2"] = size - 2, size - 4
+        size -= 4
+    for level in (4, 3, 2, 1):
+        sizes[f"up{level}"] = sizes[f"crop{level}"] = size = 2 * size
+        sizes[f"dec{level}.conv1"], sizes[f"dec{level}.conv2"] = size - 2, size - 4
+        size -= 4
+    sizes["classifier"] = size
+    return sizes
+
+
+def unet_valid_macs(size: int = 572) -> int:
+    """Closed form of the paper's U-Net's multiply-adds on a size x size tile: per conv,
+    output positions x in channels x out channels x 3x3; per up-conv, input positions x in
+    x out x 2x2; the 1x1 classifier."""
+    sizes = unet_valid_sizes(size)
+    widths = {"enc1": 64, "enc2": 128, "enc3": 256, "enc4": 512, "bottom": 1024}
+    total, c_in = 0, 1
+    for name, width in widths.items():
+        total += sizes[f"{name}.conv1"] ** 2 * c_in * width * 9
+        total += sizes[f"{name}.conv2"] ** 2 * width * width * 9
+        c_in = width
+    for level, width in zip([4, 3, 2, 1], [512, 256, 128, 64], strict=True):
+        total += (sizes[f"up{level}"] // 2) ** 2 * (2 * width) * width * 4
+        total += sizes[f"dec{level}.conv1"] ** 2 * (2 * width) * width * 9
+        total += sizes[f"dec{level}.conv2"] ** 2 * width * width * 9
+    return total + sizes["classifier"] ** 2 * 64 * 2
+
+
 def test_unet_closed_form() -> None:
-    """No count is published for U-Net: the spec against the closed forms above."""
-    rep = report("unet")
-    assert rep.totals.params == unet_params() == 31_030_658
-    assert rep.totals.macs == unet_macs()
-    assert rep.layers[-1].output_shape == (2, 512, 512)
-    # Ronneberger et al. 2015, section 2: "In total the network has 23 convolutional layers."
-    assert len(layers_of("unet", "conv", "conv_transpose")) == 23
+    """No count is published for U-Net: both specs against the closed forms above."""
+    for spec, macs, output in (
+        ("unet", unet_valid_macs(572), (2, 388, 388)),
+        ("unet_same", unet_same_macs(512), (2, 512, 512)),
+    ):
+        rep = report(spec)
+        assert rep.totals.params == unet_params() == 31_030_658, spec
+        assert rep.totals.macs == macs, spec
+        assert rep.layers[-1].output_shape == output, spec
+        # Ronneberger et al. 2015, section 2: "In total the network has 23 convolutional
+        # layers."
+        assert len(layers_of(spec, "conv", "conv_transpose")) == 23, spec
 
 
-def test_unet_valid_tile_sizes() -> None:
-    """Ronneberger et al. 2015, Fig. 1: with valid convs, a 572x572 tile gives 388x388.
-
-    The paper crops each skip connection, which convcalc cannot express, so this variant
-    leaves the skips out and checks only the map sizes along the path (568, 280, 136, 64,
-    28 at the bottom; 52, 100, 196, 388 on the way up).
-    """
-
-    def double(name: str, channels: int) -> list[dict]:
-        return [
-            {"name": f"{name}a", "type": "conv", "out_channels": channels, "kernel_size": 3},
-            {"name": f"{name}b", "type": "conv", "out_channels": channels, "kernel_size": 3},
-        ]
-
-    layers: list[dict] = []
-    for level, width in enumerate([64, 128, 256, 512]):
-        layers += [*double(f"down{level}", width), {"type": "max_pool", "kernel_size": 2}]
-    layers += double("bottom", 1024)
-    for level, width in enumerate([512, 256, 128, 64]):
-        up = {"type": "conv_transpose", "out_channels": width, "kernel_size": 2, "stride": 2}
-        layers += [up, *double(f"up{level}", width)]
-    layers.append({"name": "classifier", "type": "conv", "out_channels": 2, "kernel_size": 1})
-    rep = analyze(build({"input": [1, 572, 572], "layers": layers}))
-    sizes = {row.name: row.output_shape for row in rep.layers}
-    published = {
-        "down0b": (64, 568, 568), "down1b": (128, 280, 280), "down2b": (256, 136, 136),
-        "down3b": (512, 64, 64), "bottomb": (1024, 28, 28), "up0b": (512, 52, 52),
-        "up1b": (256, 100, 100), "up2b": (128, 196, 196), "up3b": (64, 388, 388),
-        "classifier": (2, 388, 388),
+def test_unet_map_sizes_are_those_of_fig_1() -> None:
+    """Ronneberger et al. 2015, Fig. 1: a 572x572 tile, valid convs, and "copy and crop"
+    skips give a 388x388 output; every size is read off the figure (the crops: the white
+    boxes beside each up-convolved map, 56, 104, 200 and 392)."""
+    fig_1 = {
+        "enc1.conv1": 570, "enc1.conv2": 568, "pool1": 284, "enc2.conv1": 282,
+        "enc2.conv2": 280, "pool2": 140, "enc3.conv1": 138, "enc3.conv2": 136, "pool3": 68,
+        "enc4.conv1": 66, "enc4.conv2": 64, "pool4": 32, "bottom.conv1": 30,
+        "bottom.conv2": 28, "up4": 56, "crop4": 56, "dec4.conv1": 54, "dec4.conv2": 52,
+        "up3": 104, "crop3": 104, "dec3.conv1": 102, "dec3.conv2": 100, "up2": 200,
+        "crop2": 200, "dec2.conv1": 198, "dec2.conv2": 196, "up1": 392, "crop1": 392,
+        "dec1.conv1": 390, "dec1.conv2": 388, "classifier": 388,
     }  # fmt: skip
-    assert {name: sizes[name] for name in published} == published
+    assert unet_valid_sizes(572) == fig_1
+    rows = {row.name: row for row in report("unet").layers}
+    assert {name: rows[name].output_shape[1:] for name in fig_1} == {
+        name: (size, size) for name, size in fig_1.items()
+    }
+    # The channels of Fig. 1: 64 ... 1024 down, the concatenations twice the up-conv's.
+    assert [rows[f"cat{level}"].output_shape[0] for level in (4, 3, 2, 1)] == [1024, 512, 256, 128]
+    # At 572 every crop is centred: its input and target differ by an even number.
+    assert not [name for name, row in rows.items() if any("off centre" in n for n in row.notes)]
 
 
 # --- PyTorch as an independent oracle ----------------------------------------------------
@@ -673,6 +703,42 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...
                 x = dec(torch.cat([skips.pop(), up(x)], 1))
             return self.classifier(x)
 
+    # U-Net as published (valid convs, centre-cropped skips) -------------------------------
+    def valid_double(c_in: int, c_out: int) -> nn.Module:
+        return seq(nn.Conv2d(c_in, c_out, 3), nn.ReLU(), nn.Conv2d(c_out, c_out, 3), nn.ReLU())
+
+    def center_crop(x, size):
+        """torchvision.transforms.functional.center_crop on a tensor: the crop starts at
+        int(round((n - target) / 2.0)) in each spatial dim."""
+        top = int(round((x.shape[-2] - size[0]) / 2.0))
+        left = int(round((x.shape[-1] - size[1]) / 2.0))
+        return x[..., top : top + size[0], left : left + size[1]]
+
+    class ValidUNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            widths = [64, 128, 256, 512, 1024]
+            self.down = nn.ModuleList(
+                valid_double(a, b) for a, b in zip([1, *widths], widths, strict=False)
+            )
+            self.drop = nn.Dropout(0.5)
+            self.up = nn.ModuleList(nn.ConvTranspose2d(2 * w, w, 2, 2) for w in widths[3::-1])
+            self.dec = nn.ModuleList(valid_double(2 * w, w) for w in widths[3::-1])
+            self.classifier = nn.Conv2d(64, 2, 1)
+
+        def forward(self, x):
+            skips = []
+            for index, down in enumerate(self.down):
+                x = down(x)
+                if index < 4:
+                    skips.append(x)
+                    x = F.max_pool2d(x, 2)
+            x = self.drop(x)
+            for up, dec in zip(self.up, self.dec, strict=True):
+                x = up(x)
+                x = dec(torch.cat([center_crop(skips.pop(), x.shape[-2:]), x], 1))
+            return self.classifier(x)
+
     # C3D, dilated context module ---------------------------------------------------------
     def conv3d(c_in: int, c_out: int) -> list:
         return [nn.Conv3d(c_in, c_out, 3, padding=1), nn.ReLU()]
@@ -731,7 +797,8 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...
         "mobilenet_v1": (mobilenet_v1, (3, 224, 224)),
         "mobilenet_v2": (mobilenet_v2, (3, 224, 224)),
         "shufflenet_v1": (shufflenet, (3, 224, 224)),
-        "unet": (UNet(), (1, 512, 512)),
+        "unet": (ValidUNet(), (1, 572, 572)),
+        "unet_same": (UNet(), (1, 512, 512)),
         "c3d": (c3d, (3, 16, 112, 112)),
         "dilated_context": (context, (21, 64, 64)),
         "fcn": (fcn, (3, 224, 224)),
@@ -760,14 +827,15 @@ ZOO_ONLY = sorted(set(ZOO) - {figure.spec for figure in PUBLISHED})
 def test_every_spec_is_covered() -> None:
     """Every spec in specs/ is checked against something published.
 
-    U-Net's published figures (23 conv layers, Fig. 1's tile sizes) have tests of their own;
+    U-Net's published figures (23 conv layers, Fig. 1's map sizes) have tests of their own,
+    for both specs;
     nothing is published for one block of Stable Diffusion's VAE, checked against its
     PyTorch twin here and in tests/test_norm.py; the specs of ZOO_ONLY are checked in
     tests/test_zoo.py. A spec without a PyTorch twin fails test_matches_pytorch.
     """
-    covered = {figure.spec for figure in PUBLISHED} | {"unet", "sd_vae_down_block"}
+    covered = {figure.spec for figure in PUBLISHED} | {"unet", "unet_same", "sd_vae_down_block"}
     assert set(ALL_SPECS) == covered | set(ZOO_ONLY)
-    assert len(ALL_SPECS) == 37
+    assert len(ALL_SPECS) == 38
 
 
 def twin(spec: str) -> tuple[Any, tuple[int, ...]]:

@@ -719,3 +719,37 @@ def test_broadcast_add_and_multiply(kind, dims, count, data):
     for operand in operands[1:]:
         expected = expected + operand if kind == "add" else expected * operand
     assert_close(arrays["join/output"], expected)
+
+
+def torch_center_crop(x, size):
+    """torchvision.transforms.functional.center_crop's arithmetic on a tensor (torchvision
+    itself is not imported): the crop starts at int(round((n - target) / 2.0))."""
+    top = int(round((x.shape[-2] - size[0]) / 2.0))
+    left = int(round((x.shape[-1] - size[1]) / 2.0))
+    return x[..., top : top + size[0], left : left + size[1]]
+
+
+# (input, the middle conv's kernel): differences of 4, 5 (2 + 3), and with a 2x2 middle
+# conv 3 (2 + 1: a half rounded up to even, where floor would start at 1) and 2.
+@pytest.mark.parametrize(
+    ("spatial", "kernel"), [((20, 20), 3), ((21, 23), 3), ((21, 22), 2), ((27, 19), 2)]
+)
+def test_a_unet_level_with_a_cropped_skip(spatial, kernel):
+    """One level of the paper's U-Net: valid convs, a pool, an up-conv, the skip cropped
+    `to:` the up-convolved map and concatenated; at odd sizes the pool floors and the crops
+    are off centre, and the values must still be PyTorch's with center_crop's offsets."""
+    arrays = reference(
+        [2, *spatial],
+        {"name": "enc", "type": "conv", "out_channels": 3, "kernel_size": 3},
+        {"name": "pool", "type": "max_pool", "kernel_size": 2},
+        {"name": "mid", "type": "conv", "out_channels": 4, "kernel_size": kernel},
+        {"name": "up", "type": "conv_transpose", "out_channels": 3, "kernel_size": 2, "stride": 2},
+        {"name": "crop", "type": "crop", "to": "up", "inputs": ["enc"]},
+        {"name": "cat", "type": "concat", "inputs": ["crop", "up"]},
+    )
+    x = torch.from_numpy(arrays["input"])
+    enc = F.conv2d(x, tensor(arrays, "enc/weight"), tensor(arrays, "enc/bias"))
+    mid = F.conv2d(F.max_pool2d(enc, 2), tensor(arrays, "mid/weight"), tensor(arrays, "mid/bias"))
+    up = F.conv_transpose2d(mid, tensor(arrays, "up/weight"), tensor(arrays, "up/bias"), stride=2)
+    expected = torch.cat([torch_center_crop(enc, up.shape[-2:]), up], 1)
+    assert_close(arrays["cat/output"], expected)

@@ -2,7 +2,8 @@
 
 The reference is the concrete engine run at every size of a range: a size is accepted
 exactly when `analyze` with that input succeeds, and accepted under --exact when, besides,
-no layer notes that its stride never reads the last rows or columns of the scanned dim.
+no layer notes that its stride never reads the last rows or columns of the scanned dim,
+nor that it crops off centre there.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from convcalc.errors import ConvCalcError
 from convcalc.flags import said
 from convcalc.spec import build, load_path
 from convcalc.symbolic.scan import MAX_SCAN, parse_range, scan
-from tests.test_symbolic import SMALL_INPUT, SMALL_NETWORKS, dropped_dims
+from tests.test_symbolic import SMALL_INPUT, SMALL_NETWORKS, dropped_dims, is_inexact
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-UNET = SPECS / "unet_symbolic.yaml"
+UNET = SPECS / "unet_same_symbolic.yaml"
 FCN16S = SPECS / "fcn16s_symbolic.yaml"
-DROPPED = "never reads the last"
 SPAN = range(1, 161)  # the sizes brute-forced
 OTHER = 64  # the other dim, a size both symbolic specs accept
 
@@ -62,8 +62,11 @@ def concrete_runs(path: Path, dim: str, other: int = OTHER) -> dict[int, Report 
 
 
 def drops(report: Report, axis: int) -> list[str]:
-    """Layers noting that a stride never reads the last rows or columns of spatial `axis`."""
-    return [layer for layer, note in report.notes if DROPPED in note and axis in dropped_dims(note)]
+    """Layers noting that a stride never reads the last rows or columns of spatial `axis`, or
+    that a crop is off centre there."""
+    return [
+        layer for layer, note in report.notes if is_inexact(note) and axis in dropped_dims(note)
+    ]
 
 
 def accepted(runs: dict, axis: int | None = None) -> list[int]:
@@ -177,6 +180,92 @@ def test_sizes_of_small_networks_equal_brute_force(layers: list):
     runs = {size: outcome(network, (2, size, 8)) for size in range(1, 61)}
     assert scan(report, "H", 1, 60).sizes == accepted(runs)
     assert scan(report, "H", 1, 60, exact=True).sizes == accepted(runs, 1)
+
+
+# The paper's U-Net (valid convs, centre-cropped skips) at any size.
+PAPER_UNET = SPECS / "unet_symbolic.yaml"
+PAPER_SPAN = range(150, 621)  # past the least size (188) and the paper's tile (572)
+PAPER_OTHER = 188  # the other dim: the least size both dims take
+
+
+def paper_unet_runs(size: int) -> bool:
+    """Closed form of the sizes the paper's U-Net runs at: every map at least 1, from the
+    map sizes of tests/test_published.py (floors where a pool halves an odd size; a crop's
+    target, twice a floored size, is never larger than its input)."""
+    from tests.test_published import unet_valid_sizes
+
+    return min(unet_valid_sizes(size).values()) >= 1
+
+
+def paper_unet_is_exact(size: int) -> bool:
+    """Closed form of the sizes where, besides, every pool halves an even size and every
+    crop cuts an even number of positions (centred): the paper's "select the input tile size
+    such that all 2x2 max-pooling operations are applied to a layer with an even x- and
+    y-size" (Ronneberger et al. 2015, section 2)."""
+    from tests.test_published import unet_valid_sizes
+
+    maps = unet_valid_sizes(size)
+    pooled = [maps[f"enc{level}.conv2"] for level in (1, 2, 3, 4)]
+    cut = [maps[f"enc{level}.conv2"] - maps[f"up{level}"] for level in (1, 2, 3, 4)]
+    return paper_unet_runs(size) and all(n % 2 == 0 for n in pooled + cut)
+
+
+def paper_unet_tiles(count: int) -> list[int]:
+    """The least sizes of the paper's rule, derived by hand: n - 4 even, pooled to (n - 4)/2,
+    and so on down, each map before a pool even, gives n = 16k + 12; the maps are then
+    16k + 8, 8k + 4, 8k, 4k, 4k - 4, 2k - 2, 2k - 6, k - 3, and k - 7 at the bottom; up again
+    2k - 14, 2k - 18, 4k - 36, 4k - 40, 8k - 80, 8k - 84, 16k - 168 and 16k - 172 at the
+    output, at least 1 from k = 11 on. The crops cut 8, 32, 80 and 176: always even."""
+    return [16 * k + 12 for k in range(11, 11 + count)]
+
+
+@pytest.mark.parametrize("dim", ["H", "W"])
+def test_paper_unet_sizes_are_the_papers_rule_and_brute_force(dim: str):
+    """On the paper's U-Net, `sizes` lists exactly what the concrete engine runs (every
+    size from 188 on), and with --exact exactly the sizes where it notes no dropped row and
+    no off-centre crop: 16k + 12 from 188, 572 among them, each equal to the closed forms."""
+    network = load_path(PAPER_UNET)
+    report = analyze(network)
+    axis = report.symbols.index(dim) + 1
+    runs = {}
+    for size in PAPER_SPAN:
+        spatial = [PAPER_OTHER, PAPER_OTHER]
+        spatial[axis - 1] = size
+        runs[size] = outcome(network, (1, *spatial))
+    found = scan(report, dim, PAPER_SPAN.start, PAPER_SPAN.stop - 1)
+    found_exact = scan(report, dim, PAPER_SPAN.start, PAPER_SPAN.stop - 1, exact=True)
+
+    assert found.sizes == accepted(runs) == [n for n in PAPER_SPAN if paper_unet_runs(n)]
+    assert found_exact.sizes == accepted(runs, axis)
+    assert found_exact.sizes == [n for n in PAPER_SPAN if paper_unet_is_exact(n)]
+    assert found_exact.sizes[:4] == paper_unet_tiles(4) == [188, 204, 220, 236]
+    assert 572 in found_exact.sizes
+    assert found.rule == f"{dim} must be at least 188"
+    assert (
+        found_exact.rule
+        == f"{dim} must be at least 188 and leave a remainder of 12 when divided by 16"
+    )
+    # Whatever the range, no "at most": the scan once bisected the remainder conditions from
+    # a valid size to 2^20, which leaves 0 when divided by 16, and found a false ceiling.
+    for top in (572, 600, 620, 1024):
+        assert scan(report, dim, 188, top, exact=True).rule == found_exact.rule, top
+    # Where the engine notes an off-centre crop, scan blames that crop (or a pool before it).
+    for size, result in runs.items():
+        if isinstance(result, Report) and drops(result, axis):
+            assert found_exact.reasons[size][0] == drops(result, axis)[0], size
+
+
+def test_paper_unet_sizes_from_the_command_line():
+    """The rule the paper states, from `convcalc sizes --exact`, and 572 accepted."""
+    result = sizes_cli(PAPER_UNET, "--dim", "H", "--exact", "--range", "1..1024")
+    assert result.exit_code == 0, result.stderr
+    assert "rule: H must be at least 188 and leave a remainder of 12 when divided by 16" in (
+        result.stdout
+    )
+    assert "none dropping rows or columns or cropping off centre (--exact)" in result.stdout
+    gate = sizes_cli(PAPER_UNET, "--exact", "--range", "572..572")
+    assert gate.exit_code == 0, gate.stdout
+    assert sizes_cli(PAPER_UNET, "--exact", "--range", "570..571").exit_code == 1
 
 
 # --- 2. a dense layer's in_features fixes the size ------------------------------------------
@@ -416,6 +505,30 @@ def test_input_with_symbols_scans_any_spec_as_the_concrete_engine_runs_it(spec: 
     found = json.loads(result.stdout)
     assert found["sizes"] == accepted(runs)
     assert 0 < len(found["sizes"]) < 256  # some sizes are refused, some run
+
+
+@pytest.mark.parametrize(
+    ("spec", "classes"), [("deeplabv3_resnet50", 21), ("lraspp_mobilenet_v3_large", 21)]
+)
+def test_segmentation_nets_resized_by_size_of_run_at_every_size(spec: str, classes: int):
+    """DeepLabV3 and LR-ASPP resize their outputs to the input's size (`size_of: input`),
+    and their convs are padded so that a map of 1 stays 1: torchvision's models run at any
+    size in eval mode. `sizes --input` finds that rule, the concrete engine runs every size
+    listed, and each output there is classes x H x W."""
+    result = sizes_cli(SPECS / f"{spec}.yaml", "--input", "3xHxW", "--dim", "H", "--set",
+                       "W=33", "--range", "1..64", "-f", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["rule"] == "H may be any size"
+    assert found["sizes"] == list(range(1, 65))
+    network = load_path(SPECS / f"{spec}.yaml")
+    for size in found["sizes"]:
+        report = outcome(network, (3, size, 33))
+        assert isinstance(report, Report), (size, report)
+        shapes = {row.name: row.output_shape for row in report.layers}
+        assert [shapes[name] for name in network.outputs] == [(classes, size, 33)] * len(
+            network.outputs
+        )
 
 
 @pytest.mark.parametrize(

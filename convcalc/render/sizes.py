@@ -37,7 +37,9 @@ def write_table(result: SizesResult, view: View) -> str:
     report, scans = result.report, result.scans
     out = [f"{report.name}: {inputs_text(report)}"]
     for scan in scans:
-        mode = ", none dropping rows or columns (--exact)" if scan.exact else ""
+        mode = ""
+        if scan.exact:
+            mode = ", none dropping rows or columns or cropping off centre (--exact)"
         out.append(f"{scan.dim}{mode}:")
         out.append(f"  rule: {scan.rule or 'no rule of the form multiple / remainder / bounds'}")
         out.append(

@@ -72,6 +72,7 @@ class Formulas:
     unknown = staticmethod(unknown)
     scaled = staticmethod(scaled)
     check_size = staticmethod(check_size)
+    settle = staticmethod(settle)
 
     @staticmethod
     def is_formula(value: object) -> bool:

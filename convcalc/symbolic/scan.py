@@ -2,7 +2,8 @@
 
 The analysis of a spec with symbolic sizes (`input: [3, H, W]`) records every condition its
 layers rely on: sizes at least 1, add/concat inputs equal, a dense layer's in_features met
-("valid"), and, for `--exact`, no rows or columns dropped by a stride ("exact"). Here they
+("valid"), and, for `--exact`, no rows or columns dropped by a stride and every centred crop
+exactly centred ("exact"). Here they
 are evaluated exactly at each candidate size.
 
 Every size in them is built from floor/ceiling divisions by strides, so whether a condition
@@ -158,27 +159,30 @@ def scan(
     if not valid and sizes:  # the least valid size lies past what a rule is read from
         return SizeScan(name, low, high, exact, sizes, period, (), least, None, None, reasons)
     if valid and valid[-1] > end - period:  # the sizes go on: do they stop further up?
-        ceiling = _largest_holding(conditions, bound, target, end)
+        ceiling = _largest_holding(conditions, bound, target, end, period)
     else:
         ceiling = None
     least, most, period, residues, rule = _rule(name, valid, period, end, ceiling)
     return SizeScan(name, low, high, exact, sizes, period, residues, least, most, rule, reasons)
 
 
-def _largest_holding(conditions: list, bound: dict, target, start: int) -> int | None:
+def _largest_holding(conditions: list, bound: dict, target, start: int, period: int) -> int | None:
     """The largest size up to MAX_SPATIAL at which every condition holding at `start` but
-    not at MAX_SPATIAL still holds (an output bound such as 64*H <= 2^20), by bisection:
-    such a condition compares a size that grows with the input against a number.
-    None when every condition holding at `start` holds at MAX_SPATIAL too."""
+    not at the top still holds (an output bound such as 64*H <= 2^20), by bisection: such a
+    condition compares a size that grows with the input against a number. The top is the
+    largest size up to MAX_SPATIAL with `start`'s remainder modulo `period`, where a
+    condition on the remainder (a pool halving an even size) holds again as at `start`.
+    None when every condition holding at `start` holds at the top too."""
 
     def holds(relation, size: int) -> bool:
         bound[target] = size
         return bool(evaluate(relation, bound))
 
+    top = start + (MAX_SPATIAL - start) // period * period
     ceiling = None
     for _, relation in conditions:
-        if holds(relation, start) and not holds(relation, MAX_SPATIAL):
-            low, high = start, MAX_SPATIAL  # holds at low, fails at high
+        if holds(relation, start) and not holds(relation, top):
+            low, high = start, top  # holds at low, fails at high
             while high - low > 1:
                 middle = (low + high) // 2
                 low, high = (middle, high) if holds(relation, middle) else (low, middle)
