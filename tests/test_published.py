@@ -674,36 +674,13 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...
         *shuffle_layers, nn.AvgPool2d(7), nn.Flatten(), nn.Linear(960, 1000, bias=False)
     )
 
-    # U-Net (same padding) ----------------------------------------------------------------
+    # U-Net, same-padded and as published -------------------------------------------------
     def double(c_in: int, c_out: int) -> nn.Module:
         return seq(
             nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(),
         )  # fmt: skip
 
-    class UNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            widths = [64, 128, 256, 512, 1024]
-            self.down = nn.ModuleList(
-                double(a, b) for a, b in zip([1, *widths], widths, strict=False)
-            )
-            self.up = nn.ModuleList(nn.ConvTranspose2d(2 * w, w, 2, 2) for w in widths[3::-1])
-            self.dec = nn.ModuleList(double(2 * w, w) for w in widths[3::-1])
-            self.classifier = nn.Conv2d(64, 2, 1)
-
-        def forward(self, x):
-            skips = []
-            for index, down in enumerate(self.down):
-                x = down(x)
-                if index < 4:
-                    skips.append(x)
-                    x = F.max_pool2d(x, 2)
-            for up, dec in zip(self.up, self.dec, strict=True):
-                x = dec(torch.cat([skips.pop(), up(x)], 1))
-            return self.classifier(x)
-
-    # U-Net as published (valid convs, centre-cropped skips) -------------------------------
     def valid_double(c_in: int, c_out: int) -> nn.Module:
         return seq(nn.Conv2d(c_in, c_out, 3), nn.ReLU(), nn.Conv2d(c_out, c_out, 3), nn.ReLU())
 
@@ -714,16 +691,20 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...
         left = int(round((x.shape[-1] - size[1]) / 2.0))
         return x[..., top : top + size[0], left : left + size[1]]
 
-    class ValidUNet(nn.Module):
-        def __init__(self) -> None:
+    class UNet(nn.Module):
+        """The same-padded U-Net, or with `valid` the one as published: valid convs, a
+        dropout at the end of the contracting path, and centre-cropped skips."""
+
+        def __init__(self, valid: bool = False) -> None:
             super().__init__()
+            block = valid_double if valid else double
             widths = [64, 128, 256, 512, 1024]
             self.down = nn.ModuleList(
-                valid_double(a, b) for a, b in zip([1, *widths], widths, strict=False)
+                block(a, b) for a, b in zip([1, *widths], widths, strict=False)
             )
-            self.drop = nn.Dropout(0.5)
+            self.drop = nn.Dropout(0.5) if valid else nn.Identity()
             self.up = nn.ModuleList(nn.ConvTranspose2d(2 * w, w, 2, 2) for w in widths[3::-1])
-            self.dec = nn.ModuleList(valid_double(2 * w, w) for w in widths[3::-1])
+            self.dec = nn.ModuleList(block(2 * w, w) for w in widths[3::-1])
             self.classifier = nn.Conv2d(64, 2, 1)
 
         def forward(self, x):
@@ -797,7 +778,7 @@ def torch_models() -> dict[str, tuple[Any, tuple[int, ...] | list[tuple[int, ...
         "mobilenet_v1": (mobilenet_v1, (3, 224, 224)),
         "mobilenet_v2": (mobilenet_v2, (3, 224, 224)),
         "shufflenet_v1": (shufflenet, (3, 224, 224)),
-        "unet": (ValidUNet(), (1, 572, 572)),
+        "unet": (UNet(valid=True), (1, 572, 572)),
         "unet_same": (UNet(), (1, 512, 512)),
         "c3d": (c3d, (3, 16, 112, 112)),
         "dilated_context": (context, (21, 64, 64)),
