@@ -17,6 +17,7 @@ from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Cost, Inputs, Layer, Part, Result, Shape, by_dims
 from convcalc.spec import INPUT, Network, SizeRule, collector_paused
 from convcalc.text import shown
+from convcalc.training import Setup, Tracker
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Report:
     # spec's single `input:`; and the names of the layers that are the network's outputs.
     inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
     outputs: tuple[str, ...] = ()
+    # With training figures (`shapes --train`): how the network is trained; else None.
+    training: Setup | None = None
 
     @property
     def named_inputs(self) -> bool:
@@ -134,14 +137,23 @@ def simplified(report: Report, constraints: dict[str, SizeRule]) -> Report:
 
 
 def analyze(
-    network: Network, input_shape: tuple[int, ...] | None = None, batch: int | None = None
+    network: Network,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int | None = None,
+    training: Setup | None = None,
 ) -> Report:
-    """Propagate shapes through the network and tally every figure, layer by layer."""
+    """Propagate shapes through the network and tally every figure, layer by layer (and,
+    with `training`, what a training step costs: see convcalc.training)."""
     with collector_paused():  # rows, results and fields: many objects, kept and acyclic
-        return _analyze(network, input_shape, batch)
+        return _analyze(network, input_shape, batch, training)
 
 
-def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int | None) -> Report:
+def _analyze(
+    network: Network,
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+    training: Setup | None,
+) -> Report:
     """`analyze`, with the garbage collector paused."""
     sources = _input_sources(network, input_shape)
     symbols = tuple(
@@ -167,6 +179,18 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     network_inputs = sources
     # With several inputs, the first layer reads one by name: its inputs cell says which.
     previous = next(iter(sources)) if len(sources) == 1 else None
+    trained = _trained(network)
+    tracker = (
+        None
+        if training is None
+        else Tracker(
+            training,
+            batch,
+            network.dtype_bytes,
+            network_inputs,
+            network.outputs or (network.layers[-1].name,),
+        )
+    )
     for index, layer in enumerate(network.layers, start=1):
         sources = layer.inputs or [previous]
         try:
@@ -174,6 +198,7 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
             inputs = Inputs(in_shapes, sources, seen.get, network_inputs)
             result = _result(layer, inputs, results)
             own_costs[layer.name] = result.cost
+            backward = None if tracker is None else layer.backward(inputs, result)
             if layer.shares is not None:
                 result = _shared(layer, in_shapes, result, seen, own_costs)
         except ConvCalcError as error:
@@ -202,8 +227,18 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         kinds[layer.name] = kind
         seen[layer.name] = (layer, in_shapes, out)
 
+        train_figures = None
+        if tracker is not None:
+            trains = layer.name in trained and own_costs[layer.name].params != 0
+            train_figures = _batched_training(
+                tracker.add(layer, sources, out, backward, trains), batch
+            )
         facts = registry.Facts(
-            out, _batched(result.cost, batch), value_bytes, _field_figures(out_field)
+            out,
+            _batched(result.cost, batch),
+            value_bytes,
+            _field_figures(out_field),
+            train_figures,
         )
         rows.append(
             Row(
@@ -228,8 +263,21 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
     if symbols:
         rows = [_settled(row) for row in rows]
     input_bytes = {name: shape.numel * value_bytes for name, shape in network_inputs.items()}
+    tracker_totals = None
+    if tracker is not None:
+        params = registry.summed(row.params for row in rows)
+        buffers = registry.summed(row.buffers for row in rows)
+        trainable = registry.summed(row.params for row in rows if row.name in trained)
+        tracker_totals = tracker.totals(params, buffers, trainable, bool(symbols))
     totals = Totals(
-        registry.network_totals(rows, input_bytes, network.dtype_bytes, symbolic=bool(symbols))
+        registry.network_totals(
+            rows,
+            input_bytes,
+            network.dtype_bytes,
+            symbolic=bool(symbols),
+            trained=trained,
+            training=tracker_totals,
+        )
     )
     if symbols:
         totals = _settled(totals)
@@ -244,7 +292,28 @@ def _analyze(network: Network, input_shape: tuple[int, ...] | None, batch: int |
         symbols,
         inputs=tuple((name, shape.as_tuple()) for name, shape in network_inputs.items()),
         outputs=network.outputs,
+        training=training,
     )
+
+
+def _trained(network: Network) -> frozenset[str]:
+    """The layers whose weights train: each one `trainable`, a sharer when its owner is
+    (the weights are the owner's)."""
+    trainable = {layer.name: layer.trainable for layer in network.layers}
+    return frozenset(
+        layer.name
+        for layer in network.layers
+        if trainable[layer.shares if layer.shares is not None else layer.name]
+    )
+
+
+def _batched_training(figures: dict[str, object], batch: int) -> dict[str, object]:
+    """The Tracker's per-sample MACs and FLOPs for the whole batch (its bytes already are)."""
+    if batch == 1:
+        return figures
+    return {
+        name: value * batch if name != "saved_bytes" else value for name, value in figures.items()
+    }
 
 
 def _input_sources(network: Network, input_shape: tuple[int, ...] | None) -> dict[str, Shape]:

@@ -282,16 +282,48 @@ def shapes(
     settings: Annotated[
         list[str] | None, typer.Option("--set", metavar="NAME=SIZE", help=SET_HELP)
     ] = None,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Add what a training step costs: backward MACs, saved activations, the"
+            " gradients' and optimizer's memory, the training peak.",
+        ),
+    ] = False,
+    optimizer: Annotated[
+        str,
+        typer.Option(metavar="NAME", help="With --train: sgd, momentum, adam or adamw."),
+    ] = "adam",
+    amp: Annotated[
+        bool,
+        typer.Option(
+            "--amp",
+            help="With --train: mixed precision (float16 weights, activations and gradients;"
+            " float32 master weights and optimizer state).",
+        ),
+    ] = False,
 ) -> None:
     """Print each layer's output shape, params, MACs and receptive field, and the totals."""
     from convcalc import commands
-    from convcalc.render.shapes import parse_columns
+    from convcalc.render.shapes import parse_columns, training_columns
+    from convcalc.training import Setup
 
     try:
         check_format("shapes", output_format)
         chosen = parse_columns(columns)
+        if not train:
+            asked = [key for key in chosen if key in training_columns()]
+            if asked:
+                raise ConvCalcError(
+                    f"column {asked[0]} is a training figure: add --train", field="--columns"
+                )
+        training = Setup(optimizer, amp) if train else None
         request = commands.ShapesRequest(
-            specs, parse_input_shape(input_shape), batch, parse_size_settings(settings)
+            specs,
+            parse_input_shape(input_shape),
+            batch,
+            parse_size_settings(settings),
+            training,
         )
     except ConvCalcError as error:
         raise fail(error) from None

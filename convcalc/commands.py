@@ -23,6 +23,7 @@ from convcalc.analysis import Report, analyze, simplified
 from convcalc.errors import ConvCalcError, option
 from convcalc.layers.base import Shape
 from convcalc.spec import Network, load_document, load_path, set_sizes, sizes_of
+from convcalc.training import Setup
 
 if TYPE_CHECKING:
     from convcalc.checking import CheckRun
@@ -55,6 +56,7 @@ class ShapesRequest:
     input_shape: tuple[int, ...] | None = None  # channels and spatial sizes
     batch: int | None = None
     sizes: Mapping[str, int] = field(default_factory=dict)  # symbol -> size
+    training: Setup | None = None  # training figures too (`--train`), for this setup
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,13 @@ def shapes(request: ShapesRequest) -> ShapesResult:
     for source in request.specs:
         try:
             reports.append(
-                analyze_spec(source, request.input_shape, request.batch, dict(request.sizes))
+                analyze_spec(
+                    source,
+                    request.input_shape,
+                    request.batch,
+                    dict(request.sizes),
+                    request.training,
+                )
             )
         except ConvCalcError as error:
             errors.append(error)
@@ -83,8 +91,10 @@ def analyze_spec(
     input_shape: tuple[int, ...] | None = None,
     batch: int | None = None,
     sizes: dict[str, int] | None = None,
+    training: Setup | None = None,
 ) -> Report:
-    """Load a spec and analyze it, with `sizes` given to its input's symbols.
+    """Load a spec and analyze it, with `sizes` given to its input's symbols (and with
+    `training`, the training figures).
 
     A symbolic spec's formulas are simplified by the residues its layers require; with
     every symbol set, the report holds the numbers and, in `formulas`, the formulas.
@@ -100,12 +110,12 @@ def analyze_spec(
             # An input of the spec's rank sets its symbols, held to its constraints.
             set_sizes(network, sizes_of(network, input_shape), option("input_shape"))
         chosen = set_sizes(network, sizes) if sizes else network
-        report = analyze(chosen, input_shape, batch)
+        report = analyze(chosen, input_shape, batch, training)
         if not report.symbols and not (network.symbols and input_shape is None):
             return report
         if report.symbols:
             return simplified(report, chosen.constraints)
-        formulas = simplified(analyze(network, None, batch), network.constraints)
+        formulas = simplified(analyze(network, None, batch, training), network.constraints)
         return dataclasses.replace(report, sizes_set=tuple(sizes.items()), formulas=formulas)
     except ConvCalcError as error:
         raise error.add_context(file=network.file) from None

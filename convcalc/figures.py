@@ -39,6 +39,8 @@ class Facts:
     # The receptive field's size, effective stride and effective padding, each one value
     # per spatial dim (None: known once sizes are set); all None for a layer's part.
     field: tuple[tuple[int | Fraction, ...] | None, ...] = (None, None, None)
+    # With `--train`: its training figures (training.Tracker.add), by name; else None.
+    training: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Figure:
     # check's header.
     check: str | None = None
     check_header: str | None = None
+    # Given only when the analysis is asked for training figures (`shapes --train`).
+    training: bool = False
 
 
 class ByName:
@@ -76,6 +80,10 @@ class ByName:
 
 def _cost(name: str) -> Callable[[Facts], object]:
     return lambda facts: getattr(facts.cost, name)
+
+
+def _training(name: str) -> Callable[[Facts], object]:
+    return lambda facts: facts.training[name]
 
 
 LAYER_FIGURES: tuple[Figure, ...] = (
@@ -150,6 +158,23 @@ LAYER_FIGURES: tuple[Figure, ...] = (
     Figure(
         "effective_padding", "eff. padding", FIELD, lambda facts: facts.field[2], column="padding"
     ),
+    Figure(
+        "backward_macs",
+        "backward MACs",
+        COUNT,
+        _training("backward_macs"),
+        column="backward_macs",
+        training=True,
+    ),
+    Figure(
+        "backward_flops",
+        "backward FLOPs",
+        COUNT,
+        _training("backward_flops"),
+        column="backward_flops",
+        training=True,
+    ),
+    Figure("saved_bytes", "saved", BYTES, _training("saved_bytes"), column="saved", training=True),
 )
 
 
@@ -162,6 +187,10 @@ class NetworkFacts:
     dtype_bytes: int
     symbolic: bool  # sizes are formulas: no maximum over layers can be taken
     done: Mapping[str, object]  # the totals listed before this one, by name
+    # The layers whose weights train (all but those `trainable: false`), by name.
+    trained: frozenset[str] = frozenset()
+    # With `--train`: the training totals the Tracker worked out, by name; else None.
+    training: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +210,7 @@ class Total:
     # What one layer adds to it, for naming the layers that count most against a budget;
     # a sum's is the layer's own figure.
     by_layer: Callable[[Row, Mapping[str, object]], object] | None = None
+    training: bool = False  # given only with training figures (`shapes --train`)
 
     def layer_amount(self, row: Row, totals: Mapping[str, object]) -> object:
         """What `row` adds to this total (README 'Conventions')."""
@@ -233,6 +263,18 @@ def peak_live(
     return peak
 
 
+def _difference(whole: object, part: object) -> object:
+    return None if whole is None or part is None else whole - part
+
+
+def _sum_of(first: object, second: object) -> object:
+    return None if first is None or second is None else first + second
+
+
+def _trained(name: str) -> Callable[[NetworkFacts], object]:
+    return lambda facts: facts.training[name]
+
+
 def _peak_activation_bytes(facts: NetworkFacts) -> object:
     if facts.symbolic:  # a maximum over layers of formulas has no one formula
         return None
@@ -254,8 +296,17 @@ def _model_bytes_of(row: Row, totals: Mapping[str, object]) -> int:
 
 TOTALS: tuple[Total, ...] = (
     Total("params", COUNT, _sum("params"), "params", sums="params", budget=True, example="25.6M"),
-    # No layer is frozen yet: every parameter trains.
-    Total("trainable_params", COUNT, lambda facts: facts.done["params"]),
+    # Keras's split: the params of the layers whose weights train, and the rest.
+    Total(
+        "trainable_params",
+        COUNT,
+        lambda facts: summed(row.params for row in facts.rows if row.name in facts.trained),
+    ),
+    Total(
+        "non_trainable_params",
+        COUNT,
+        lambda facts: _difference(facts.done["params"], facts.done["trainable_params"]),
+    ),
     Total("buffers", COUNT, _sum("buffers"), "buffers", sums="buffers", scaled=False),
     Total("macs", COUNT, _sum("macs"), "MACs", sums="macs", budget=True, example="4.1G"),
     Total("flops", COUNT, _sum("flops"), "FLOPs", sums="flops", budget=True, example="8.2G"),
@@ -279,6 +330,59 @@ TOTALS: tuple[Total, ...] = (
         example="100MiB",
         by_layer=_model_bytes_of,
     ),
+    Total(
+        "backward_macs",
+        COUNT,
+        _sum("backward_macs"),
+        "backward MACs",
+        sums="backward_macs",
+        training=True,
+    ),
+    Total(
+        "train_macs",
+        COUNT,
+        lambda facts: _sum_of(facts.done["macs"], facts.done["backward_macs"]),
+        "training MACs",
+        training=True,
+    ),
+    Total(
+        "backward_flops",
+        COUNT,
+        _sum("backward_flops"),
+        "backward FLOPs",
+        sums="backward_flops",
+        training=True,
+    ),
+    Total("gradient_bytes", BYTES, _trained("gradient_bytes"), "gradients", training=True),
+    Total(
+        "optimizer_state_bytes",
+        BYTES,
+        _trained("optimizer_state_bytes"),
+        "optimizer state",
+        training=True,
+    ),
+    Total(
+        "saved_activation_bytes",
+        BYTES,
+        _sum("saved_bytes"),
+        "saved activations",
+        sums="saved_bytes",
+        training=True,
+    ),
+    Total(
+        "backward_transient_bytes",
+        BYTES,
+        _trained("backward_transient_bytes"),
+        "backward transient",
+        training=True,
+    ),
+    Total(
+        "train_peak_bytes",
+        BYTES,
+        _trained("train_peak_bytes"),
+        "training peak memory",
+        training=True,
+    ),
 )
 
 
@@ -288,8 +392,12 @@ def total(name: str) -> Total:
 
 
 def layer_figures(facts: Facts) -> dict[str, object]:
-    """Every layer figure of one layer, by name."""
-    return {figure.name: figure.rule(facts) for figure in LAYER_FIGURES}
+    """Every layer figure of one layer, by name (the training ones with training facts)."""
+    return {
+        figure.name: figure.rule(facts)
+        for figure in LAYER_FIGURES
+        if not figure.training or facts.training is not None
+    }
 
 
 def part_figures(output: Shape, cost: Cost) -> dict[str, object]:
@@ -299,12 +407,21 @@ def part_figures(output: Shape, cost: Cost) -> dict[str, object]:
 
 
 def network_totals(
-    rows: Sequence[Row], input_bytes: Mapping[str, int], dtype_bytes: int, symbolic: bool
+    rows: Sequence[Row],
+    input_bytes: Mapping[str, int],
+    dtype_bytes: int,
+    symbolic: bool,
+    trained: frozenset[str] = frozenset(),
+    training: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """Every total, by name, each rule seeing the totals before it."""
+    """Every total, by name, each rule seeing the totals before it (the training ones
+    only with `training`, the Tracker's totals)."""
     done: dict[str, object] = {}
     for total in TOTALS:
-        done[total.name] = total.rule(NetworkFacts(rows, input_bytes, dtype_bytes, symbolic, done))
+        if total.training and training is None:
+            continue
+        facts = NetworkFacts(rows, input_bytes, dtype_bytes, symbolic, done, trained, training)
+        done[total.name] = total.rule(facts)
     return done
 
 

@@ -63,6 +63,11 @@ def report_dict(report: Report) -> dict:
         "outputs": list(report.outputs),
         "batch": report.batch,
         "dtype": report.dtype,
+        **(
+            {"training": {"optimizer": report.training.optimizer, "amp": report.training.amp}}
+            if report.training is not None
+            else {}
+        ),
         "layers": [_row_dict(report, row) for row in report.layers],
         "totals": totals_dict(report.totals),
         **_symbolic_dict(report),
@@ -119,7 +124,11 @@ def _row_dict(report: Report, row: Row) -> dict:
 
 def totals_dict(totals: Totals) -> dict:
     """The JSON object of a report's totals, in the order of figures.TOTALS."""
-    return {total.name: figure(totals.figures[total.name]) for total in figures.TOTALS}
+    return {
+        total.name: figure(totals.figures[total.name])
+        for total in figures.TOTALS
+        if total.name in totals.figures
+    }
 
 
 def _formulas_of(report: Report, row: Row) -> dict:

@@ -59,6 +59,7 @@ TOP_LEVEL_KEYS = (
     "layers",
     "budget",
 )
+TRAINABLE = "trainable"  # False on a layer or block use: its weights get no gradient
 SHARES = "shares"  # a layer's field naming the earlier layer (or block use) whose weights it uses
 BLOCK_INPUT = "in"  # a block's input, as named inside the block
 _ALIAS = re.compile(r"^(?P<base>[a-z_]+?)_?(?P<rank>[123])d$")
@@ -684,12 +685,16 @@ class _Expansion:
         stack: tuple[str, ...],
         numbers: list[str],
     ) -> str:
-        unknown = set(raw) - {"type", "name", "use", "args", SHARES}
+        unknown = set(raw) - {"type", "name", "use", "args", SHARES, TRAINABLE}
         if unknown:
             raise ConvCalcError(
-                f"unknown field(s) {', '.join(sorted(unknown))} (a block takes use, args, shares)",
+                f"unknown field(s) {', '.join(sorted(unknown))} (a block takes use, args,"
+                " shares, trainable)",
                 field=sorted(unknown)[0],
             )
+        trainable = raw.get(TRAINABLE, True)
+        if not isinstance(trainable, bool):
+            raise ConvCalcError(f"true or false, got {shown(trainable)}", field=TRAINABLE)
         use = raw.get("use")
         if not isinstance(use, str) or use not in self.blocks:
             known = ", ".join(sorted(self.blocks)) or "none defined"
@@ -732,6 +737,10 @@ class _Expansion:
             previous = self.expand(
                 body, {BLOCK_INPUT: previous}, inner, previous, block_args, (*stack, use)
             )
+        if not trainable:  # a frozen block use freezes every layer it makes
+            self.layers[start:] = [
+                ({**raw, TRAINABLE: False}, line) for raw, line in self.layers[start:]
+            ]
         made = [raw["name"] for raw, _ in self.layers[start:]]
         self.block_layers[f"{prefix}{local}"] = made
         if shared is not None:

@@ -10,6 +10,7 @@ import pytest
 from convcalc import cli
 from convcalc.commands import analyze_spec
 from convcalc.render import Terminal, View, shapes, values
+from convcalc.training import Setup
 
 
 def table(report, columns, terminal: Terminal | None = None) -> str:
@@ -20,7 +21,8 @@ def table(report, columns, terminal: Terminal | None = None) -> str:
 @pytest.mark.parametrize("spec", ["lenet5", "mobilenet_v1", "unet", "segnet"])
 @pytest.mark.parametrize("columns", [shapes.DEFAULT_COLUMNS, tuple(shapes.layer_columns())])
 def test_plain_table_matches_rich(spec, columns):
-    report = analyze_spec(f"specs/{spec}.yaml")
+    # With training figures, so that every column has its values.
+    report = analyze_spec(f"specs/{spec}.yaml", training=Setup())
     # rich without colour, wide enough never to squeeze a column
     drawn = table(report, columns, Terminal(400, color_system=None))
     written = table(report, columns)
@@ -43,7 +45,7 @@ def test_markdown_and_csv_share_the_columns():
 
 
 def test_csv_headers_are_the_json_keys():
-    report = analyze_spec("specs/lenet5.yaml")
+    report = analyze_spec("specs/lenet5.yaml", training=Setup())  # every column
     header = (
         shapes.write_csv([report], View(columns=tuple(shapes.layer_columns())))
         .splitlines()[0]

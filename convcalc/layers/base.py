@@ -117,6 +117,82 @@ class Result:
     conditions: tuple[dimension.Condition, ...] = ()
 
 
+# What a saved tensor is (Saved.tensor): one of the layer's inputs, its output, a tensor
+# the layer makes for its backward (batchnorm's statistics, max_pool's indices), or one
+# that another layer made and named (max_unpool's pool's indices).
+INPUT_TENSOR, OUTPUT_TENSOR, NEW_TENSOR, NAMED_TENSOR = "input", "output", "new", "named"
+# When a layer saves it, given that it has a backward at all: always, only when its own
+# weights train (dense's input, for the weight gradient), or only when another of its
+# inputs needs a gradient (multiply's operands, each for the other's gradient).
+ALWAYS, WEIGHTS_TRAIN, OTHERS_NEED_GRAD = "always", "weights train", "others need grad"
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor a layer's forward keeps for its backward, as PyTorch's autograd does."""
+
+    tensor: str  # INPUT_TENSOR, OUTPUT_TENSOR, NEW_TENSOR or NAMED_TENSOR
+    index: int = 0  # INPUT_TENSOR: which input
+    values: int = 0  # NEW_TENSOR: its values per sample (per batch with `per_batch`)
+    value_bytes: int | None = None  # NEW_TENSOR: bytes of a value; None: the activations'
+    per_batch: bool = False  # one tensor for the batch (batchnorm's per-channel statistics)
+    # NEW_TENSOR: the name later layers save it by (max_pool's "indices"); NAMED_TENSOR:
+    # (layer, name) of the tensor an earlier layer made.
+    key: str | tuple[str, str] | None = None
+    when: str = ALWAYS
+
+    @classmethod
+    def input(cls, index: int = 0, when: str = ALWAYS) -> "Saved":
+        """The layer's input `index`."""
+        return cls(INPUT_TENSOR, index=index, when=when)
+
+    @classmethod
+    def output(cls) -> "Saved":
+        """The layer's output."""
+        return cls(OUTPUT_TENSOR)
+
+    @classmethod
+    def new(
+        cls,
+        values: int,
+        value_bytes: int | None = None,
+        per_batch: bool = False,
+        key: str | None = None,
+    ) -> "Saved":
+        """A tensor the layer makes for its backward, of `values` values per sample."""
+        return cls(NEW_TENSOR, values=values, value_bytes=value_bytes, per_batch=per_batch, key=key)
+
+    @classmethod
+    def named(cls, layer: str, key: str) -> "Saved":
+        """The tensor `key` that the earlier layer `layer` made."""
+        return cls(NAMED_TENSOR, key=(layer, key))
+
+
+@dataclass(frozen=True)
+class Backward:
+    """What a layer's backward pass does, per sample, and what its forward keeps for it.
+
+    The MACs of each gradient count only when it is computed: the weights' when they train,
+    the input's when an input needs a gradient (see README "Training"). `flops` is the
+    elementwise work done whenever the layer has a backward at all.
+    """
+
+    weight_macs: int = 0  # the weight gradient (conv, dense: the forward's MACs)
+    input_macs: int = 0  # the input gradient (conv, dense: the forward's MACs)
+    # Gradients inside the layer, done whenever it has a backward: a separable conv's
+    # pointwise input gradient, which its depthwise weight gradient needs.
+    inner_macs: int = 0
+    weight_flops: int = 0  # beyond 2 per MAC, when the weights train: the bias gradient
+    flops: int = 0  # elementwise work, whenever it has a backward
+    saves: tuple[Saved, ...] = ()
+    # Its output is a view of its first input's storage (flatten, slice, crop): saving
+    # the output keeps that storage alive, as in PyTorch.
+    view: bool = False
+
+
+NO_BACKWARD = Backward()  # a layer that moves values: no arithmetic, nothing saved
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The shapes reaching a layer, and a way to look at earlier layers by name."""
@@ -180,6 +256,8 @@ class Layer(BaseModel):
     # An earlier layer whose weights this one uses (PyTorch: the same module called
     # twice); its params count there, once. See README "Conventions".
     shares: str | None = None
+    # False: its weights get no gradient (a frozen backbone); see README "Training".
+    trainable: bool = True
 
     # How many inputs the layer takes.
     # Fields that name other layers (resolved like `inputs` when blocks are expanded).
@@ -245,6 +323,12 @@ class Layer(BaseModel):
         """The layer's output for its input arrays; `context` holds what earlier layers saved
         and takes what this one saves for later ones."""
         raise NotImplementedError
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The gradients' MACs and FLOPs and the tensors saved for them (README
+        "Training"), given this layer's analysis `result` of `inputs`. Every layer type
+        states its own rule."""
+        raise NotImplementedError(f"{self.type_name()} states no backward rule")
 
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """(output value, real input value or bias) pairs of one sample, counted on indicators.

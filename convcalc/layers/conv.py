@@ -10,6 +10,7 @@ from pydantic import Field
 from convcalc.dims import Conditions, Window
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
+    Backward,
     Cost,
     Inputs,
     Layer,
@@ -18,6 +19,7 @@ from convcalc.layers.base import (
     Part,
     PositiveInt,
     Result,
+    Saved,
     Shape,
     SizeArg,
     by_dims,
@@ -31,7 +33,12 @@ from convcalc.layers.base import (
     window_steps,
     windowed_output,
 )
-from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+from convcalc.layers.elementwise import (
+    Function,
+    activation_flops,
+    apply_activation,
+    weighted_backward,
+)
 
 
 def convolution_cost(
@@ -197,6 +204,24 @@ class _Convolution(Layer):
             conditions=conditions.found,
         )
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Both gradients are the forward's MACs again (weighted_backward); autograd keeps
+        the input the kernel slides over, whatever needs a gradient."""
+        return weighted_backward(
+            result.cost, result.output, self.bias, self.activation, self.saved_input(inputs.only)
+        )
+
+    def saved_input(self, shape: Shape) -> tuple[Saved, ...]:
+        """What the convolution keeps of its input: the input itself, or with a padding mode
+        other than zeros the padded copy that F.pad makes (and that pad's own input, which
+        reflect and replicate padding keep)."""
+        if self.padding_mode == "zeros":
+            return (Saved.input(),)
+        windows = self.windows(shape)
+        sizes = tuple(w.padded(n) for w, n in zip(windows, shape.spatial, strict=True))
+        copy = (Saved.new(Shape(shape.channels, sizes).numel),)
+        return (Saved.input(), *copy) if self.padding_mode != "circular" else copy
+
     def dependency(self, inputs: Inputs, masks: list, kernels):
         """Every tap of the window reaches, whatever the channels: a window sum (over the
         padding's copies of real inputs, for the modes that copy)."""
@@ -333,6 +358,27 @@ class SeparableConv(_Convolution):
             depthwise.notes,
             (Part("depthwise", mid, depthwise.cost), Part("pointwise", out, pointwise)),
             depthwise.conditions,
+        )
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Two convolutions: the depthwise one keeps the input, the pointwise one the
+        depthwise output. The pointwise input gradient is done whenever the layer has a
+        backward (the depthwise weights need it); the depthwise one when the input needs
+        a gradient."""
+        depthwise, pointwise = result.parts
+        rule = weighted_backward(
+            result.cost,
+            result.output,
+            self.bias,
+            self.activation,
+            (*self.saved_input(inputs.only), Saved.new(depthwise.output.numel)),
+        )
+        bias_gradient = depthwise.output.numel if self.bias else 0
+        return dataclasses.replace(
+            rule,
+            input_macs=depthwise.cost.macs,
+            inner_macs=pointwise.cost.macs,
+            weight_flops=rule.weight_flops + bias_gradient,
         )
 
     def make_weights(self, inputs: Inputs, rng) -> dict:

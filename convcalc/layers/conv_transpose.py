@@ -8,11 +8,13 @@ from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
+    Backward,
     Inputs,
     Layer,
     PaddingArg,
     PositiveInt,
     Result,
+    Saved,
     Shape,
     SizeArg,
     SpatialInt,
@@ -24,7 +26,7 @@ from convcalc.layers.base import (
     sized,
 )
 from convcalc.layers.conv import convolution_cost
-from convcalc.layers.elementwise import Function, apply_activation
+from convcalc.layers.elementwise import Function, apply_activation, weighted_backward
 
 
 class ConvTranspose(Layer):
@@ -83,6 +85,12 @@ class ConvTranspose(Layer):
             ]
         )
         return Result(out, cost, steps, tuple(notes), conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Both gradients are the forward's MACs again; autograd keeps the input."""
+        return weighted_backward(
+            result.cost, result.output, self.bias, self.activation, (Saved.input(),)
+        )
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's [in, out/groups, *kernel] and [out]."""

@@ -7,8 +7,23 @@ from typing import Literal
 from convcalc.dims import Conditions, Window, compare, is_known
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
-from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
-from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+from convcalc.layers.base import (
+    WEIGHTS_TRAIN,
+    Backward,
+    Cost,
+    Inputs,
+    Layer,
+    PositiveInt,
+    Result,
+    Saved,
+    Shape,
+)
+from convcalc.layers.elementwise import (
+    Function,
+    activation_flops,
+    apply_activation,
+    weighted_backward,
+)
 
 
 def reaches_all(mask):
@@ -30,6 +45,10 @@ class Flatten(Layer):
         shape = inputs.only
         steps = tuple(Step.window(Window(size, size, 0, 0)) for size in shape.spatial)
         return Result(Shape(shape.numel), steps=steps or None)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """A view of its input (torch.flatten): no arithmetic, nothing saved."""
+        return Backward(view=True)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].reshape(values[0].shape[0], -1)
@@ -81,6 +100,13 @@ class Dense(Layer):
             connections=macs + bias_terms,
         )
         return Result(out, cost, notes=notes, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Both gradients are the forward's MACs again. Autograd keeps the input only for
+        the weight gradient, when the weights train (addmm saves mat1 when mat2 needs a
+        gradient); the weights themselves, for the input's, are parameters."""
+        saves = (Saved.input(when=WEIGHTS_TRAIN),)
+        return weighted_backward(result.cost, result.output, self.bias, self.activation, saves)
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's [out, in] and [out]."""

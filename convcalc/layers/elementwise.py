@@ -8,7 +8,17 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result
+from convcalc.layers.base import (
+    WEIGHTS_TRAIN,
+    Backward,
+    Cost,
+    Inputs,
+    Layer,
+    PositiveInt,
+    Result,
+    Saved,
+    Shape,
+)
 
 Function = Literal[
     "relu",
@@ -56,6 +66,53 @@ SELU_SCALE = 1.0507009873554804934193349852946
 def activation_flops(function: str | None, values: int) -> int:
     """FLOPs of applying an activation function to `values` values (0 for none)."""
     return ACTIVATION_FLOPS[function] * values if function else 0
+
+
+# The functions whose gradient PyTorch's autograd computes from their output (relu:
+# threshold_backward(grad, result); sigmoid, tanh, softmax likewise); every other one but
+# the identity keeps its input (derivatives.yaml; their in-place forms keep a copy of it).
+SAVES_OUTPUT = frozenset({"relu", "sigmoid", "tanh", "softmax"})
+
+# Bytes of a value autograd saves in a type of its own, whatever the activations' dtype.
+INDEX_BYTES = 8  # int64 indices (max_pool's argmax)
+MASK_BYTES = 1  # a bool mask (dropout's, as CUDA's fused kernel keeps it)
+STATISTICS_BYTES = 4  # float32 statistics (batchnorm's mean and inverse std)
+
+
+def activation_saves(function: str | None, values: int, own_layer: bool) -> tuple[Saved, ...]:
+    """What a function's backward keeps: its output, or its input. `own_layer`: the
+    function is the layer (its input is the layer's input); else it is fused after the
+    layer's arithmetic, whose result of `values` values per sample is a tensor of its own."""
+    if function is None or function == "identity":
+        return ()
+    if function in SAVES_OUTPUT:
+        return (Saved.output(),)
+    return (Saved.input(),) if own_layer else (Saved.new(values),)
+
+
+def weighted_backward(
+    cost: Cost, out: Shape, bias: bool, activation: str | None, saves: tuple[Saved, ...]
+) -> Backward:
+    """Conv, transposed conv and dense: each gradient is the forward's MACs again (the
+    weights': output gradient x input; the input's: output gradient x weights), the bias
+    gradient one add per output value, and a fused activation's derivative its FLOPs."""
+    return Backward(
+        weight_macs=cost.macs,
+        input_macs=cost.macs,
+        weight_flops=out.numel if bias else 0,
+        flops=activation_flops(activation, out.numel),
+        saves=(*saves, *activation_saves(activation, out.numel, own_layer=False)),
+    )
+
+
+def affine_backward(
+    out: Shape, weight_flops: int, elementwise_flops: int, saves: tuple[Saved, ...]
+) -> Backward:
+    """A layer of per-channel weights and no MACs (batchnorm, scale, prelu, a norm's
+    affine): `weight_flops` per output value for the weights' gradients (a factor's is a
+    product with the input and a sum over the positions, 2; a bias's the sum alone, 1),
+    and the forward's elementwise work again for the input's."""
+    return Backward(weight_flops=weight_flops * out.numel, flops=elementwise_flops, saves=saves)
 
 
 def apply_activation(
@@ -130,6 +187,14 @@ class Activation(Layer):
         shape = inputs.only
         return Result(shape, Cost(flops=activation_flops(self.function, shape.numel)))
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The derivative per value costs the function's FLOPs again; what it keeps is
+        its output or its input (see SAVES_OUTPUT)."""
+        return Backward(
+            flops=result.cost.flops,
+            saves=activation_saves(self.function, result.output.numel, own_layer=True),
+        )
+
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return apply_activation(
             values[0].copy(),
@@ -167,6 +232,10 @@ class PReLU(Layer):
             )
         return Result(shape, Cost(params=self.num_parameters, flops=2 * shape.numel))
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Its input, for both gradients (PyTorch's _prelu_kernel_backward)."""
+        return affine_backward(result.output, 2, result.cost.flops, (Saved.input(),))
+
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """PyTorch's weight [num_parameters]: slopes drawn away from 0 and 1."""
         import numpy as np
@@ -190,6 +259,12 @@ class Scale(Layer):
     def analyze(self, inputs: Inputs) -> Result:
         shape = inputs.only
         return Result(shape, Cost(params=shape.channels, flops=shape.numel))
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """gamma * x keeps x for gamma's gradient, when gamma trains (mul's rule: an
+        operand is kept for the other's gradient)."""
+        saves = (Saved.input(when=WEIGHTS_TRAIN),)
+        return affine_backward(result.output, 2, result.cost.flops, saves)
 
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """gamma as `weight` [C] (torchvision's ConvNeXt holds it as layer_scale [C, 1, 1])."""
@@ -220,6 +295,18 @@ class BatchNorm(Layer):
             Cost(params=2 * shape.channels, buffers=2 * shape.channels, flops=2 * shape.numel),
         )
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Training normalizes by the batch's statistics: autograd keeps the input and the
+        per-channel mean and inverse std (float32, one of each per channel for the batch:
+        native_batch_norm's save_mean and save_invstd). Weight and bias gradients: 3 FLOPs
+        per value; the input's: the forward's 2 (a convention: see README "Training")."""
+        channels = inputs.only.channels
+        saves = (
+            Saved.input(),
+            Saved.new(2 * channels, STATISTICS_BYTES, per_batch=True),
+        )
+        return affine_backward(result.output, 3, result.cost.flops, saves)
+
     def make_weights(self, inputs: Inputs, rng) -> dict:
         import numpy as np
 
@@ -249,6 +336,15 @@ class Dropout(Layer):
 
     def analyze(self, inputs: Inputs) -> Result:
         return Result(inputs.only)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Training keeps the mask of the values kept, one bool a value (CUDA's fused
+        native_dropout; PyTorch's CPU path keeps it as floats), and applies it to the
+        gradient: one multiply a value. p = 0 is the identity (PyTorch saves nothing)."""
+        if self.p == 0:
+            return Backward()
+        values = result.output.numel
+        return Backward(flops=values, saves=(Saved.new(values, MASK_BYTES),))
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0]

@@ -7,7 +7,32 @@ from typing import Literal
 
 from convcalc import dims as dimension
 from convcalc.field import FieldKind, Step
-from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim
+from convcalc.layers.base import (
+    Backward,
+    Cost,
+    Inputs,
+    Layer,
+    Result,
+    Saved,
+    Shape,
+    SizeArg,
+    per_dim,
+)
+from convcalc.layers.elementwise import INDEX_BYTES
+
+
+def max_backward(result: Result) -> Backward:
+    """A max over windows: autograd keeps the input and the argmax, int64 indices of the
+    output's size; the gradient is one add per output value, scattered to its argmax."""
+    values = result.output.numel
+    return Backward(flops=values, saves=(Saved.input(), Saved.new(values, INDEX_BYTES)))
+
+
+def mean_backward(result: Result, reduces_to_one: bool) -> Backward:
+    """A mean over windows: its gradient is spread over each window, the forward's FLOPs
+    again. Autograd keeps the input, except for a mean over the whole map (PyTorch's
+    adaptive_avg_pool to size 1 is `mean`, whose gradient needs only the sizes)."""
+    return Backward(flops=result.cost.flops, saves=() if reduces_to_one else (Saved.input(),))
 
 
 def _global(inputs: Inputs, flops_per_window: int) -> Result:
@@ -43,6 +68,9 @@ class GlobalAvgPool(_GlobalPool):
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions)
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        return mean_backward(result, reduces_to_one=True)
+
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].mean(axis=tuple(range(2, values[0].ndim)), keepdims=True)
 
@@ -54,6 +82,9 @@ class GlobalMaxPool(_GlobalPool):
 
     def analyze(self, inputs: Inputs) -> Result:
         return _global(inputs, inputs.only.positions - 1)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        return max_backward(result)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0].max(axis=tuple(range(2, values[0].ndim)), keepdims=True)
@@ -108,6 +139,9 @@ class AdaptiveAvgPool(_AdaptivePool):
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=False)
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        return mean_backward(result, reduces_to_one=result.output.positions == 1)
+
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "mean")
 
@@ -119,6 +153,9 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def analyze(self, inputs: Inputs) -> Result:
         return self.adaptive(inputs, comparisons=True)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        return max_backward(result)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return kernels.adaptive_pool(values[0], self.sizes(inputs.only), "max")

@@ -8,7 +8,18 @@ from typing import ClassVar, Literal
 
 from convcalc.dims import Conditions, is_known
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, mismatched
+from convcalc.layers.base import (
+    NO_BACKWARD,
+    OTHERS_NEED_GRAD,
+    Backward,
+    Cost,
+    Inputs,
+    Layer,
+    Result,
+    Saved,
+    Shape,
+    mismatched,
+)
 
 
 def _listing(inputs: Inputs) -> str:
@@ -75,6 +86,12 @@ class _Elementwise(Layer):
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return _combined(values, type(self).operation)
 
+    def broadcast_reductions(self, inputs: Inputs, out: Shape) -> int:
+        """FLOPs of summing the gradient over where an operand was broadcast: one add per
+        output value for each operand smaller than the output."""
+        smaller = sum(shape.numel != out.numel for shape in inputs.shapes)
+        return smaller * out.numel
+
     def connections(self, inputs: Inputs, weights: dict, kernels) -> int:
         """The broadcast sum of one indicator per operand: how many operands each output
         value joins, times the output's channels."""
@@ -94,6 +111,11 @@ class Add(_Elementwise):
 
     type: Literal["add"] = "add"
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The gradient passes to every operand as it is (summed where one was broadcast);
+        nothing is saved."""
+        return Backward(flops=self.broadcast_reductions(inputs, result.output))
+
 
 class Multiply(_Elementwise):
     """Elementwise product of two or more inputs: SE's x * gate (Hu et al. 2018), WaveNet's
@@ -104,6 +126,18 @@ class Multiply(_Elementwise):
 
     type: Literal["multiply"] = "multiply"
     operation: ClassVar = operator.mul
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Each operand's gradient is the output's times the other operands, so autograd
+        keeps each operand when another one needs a gradient (mul's rule). Beyond two
+        operands PyTorch multiplies pairwise and keeps each partial product too. FLOPs: a
+        multiply per value for each operand's gradient, for each other operand."""
+        operands = len(inputs.shapes)
+        out = result.output
+        saves = tuple(Saved.input(index, when=OTHERS_NEED_GRAD) for index in range(operands))
+        partials = tuple(Saved.new(out.numel) for _ in range(operands - 2))
+        flops = operands * (operands - 1) * out.numel + self.broadcast_reductions(inputs, out)
+        return Backward(flops=flops, saves=saves + partials)
 
 
 def _combined(values: list, operation):
@@ -139,6 +173,10 @@ class Concat(Layer):
             raise ConvCalcError(f"spatial sizes differ: {_listing(inputs)}", field="inputs")
         channels = sum(shape.channels for shape in inputs.shapes)
         return Result(Shape(channels, first.spatial), conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Each input's gradient is a slice of the output's: nothing computed or saved."""
+        return NO_BACKWARD
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         import numpy as np

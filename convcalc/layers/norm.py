@@ -34,7 +34,8 @@ from pydantic import Field
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
-from convcalc.layers.base import Cost, Inputs, Layer, PositiveInt, Result, Shape
+from convcalc.layers.base import Backward, Cost, Inputs, Layer, PositiveInt, Result, Saved, Shape
+from convcalc.layers.elementwise import STATISTICS_BYTES, affine_backward
 
 Epsilon = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Real = Annotated[float, Field(allow_inf_nan=False)]
@@ -102,6 +103,14 @@ class _Statistics(Layer):
             notes = ("each group of its statistics holds one value, which normalizes it to 0",)
         return Result(shape, cost, steps, notes)
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Autograd keeps the input and each group's mean and inverse std, float32
+        (native_layer_norm's and native_group_norm's saved mean and rstd); the weight's
+        gradient is 2 FLOPs a value, the bias's 1, the input's the forward's FLOPs."""
+        grouping = self.grouping(inputs.only)
+        saves = (Saved.input(), Saved.new(2 * grouping.groups, STATISTICS_BYTES))
+        return affine_backward(result.output, _weight_flops(grouping), result.cost.flops, saves)
+
     def make_weights(self, inputs: Inputs, rng) -> dict:
         """weight and bias in PyTorch's layout: per channel, or the normalized shape."""
         import numpy as np
@@ -146,6 +155,12 @@ class _Statistics(Layer):
         if self.grouping(inputs.only).across_positions:
             return whole_map(masks[0])
         return masks[0]
+
+
+def _weight_flops(grouping: Grouping) -> int:
+    """FLOPs per value of the affine weights' gradients: the weight's a product and a sum,
+    2; the bias's a sum, 1."""
+    return {0: 0, 1: 2, 2: 3}[grouping.affine_terms]
 
 
 def _affine(values, weights: dict, weight_shape: tuple[int, ...]):
@@ -267,6 +282,20 @@ class InstanceNorm(_Statistics):
             result.output, result.cost, result.steps, result.notes, conditions=conditions.found
         )
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Training normalizes by each instance's statistics, whether or not running ones
+        are tracked: PyTorch runs batchnorm on the input viewed as one sample of N x C
+        channels, which keeps the input, a mean and an inverse std per (sample, channel),
+        and, with affine, the weight repeated over the batch, a tensor of its own."""
+        channels = inputs.only.channels
+        grouping = self.grouping(inputs.only)
+        saves = (
+            Saved.input(),
+            Saved.new(2 * channels, STATISTICS_BYTES),
+            *((Saved.new(channels),) if self.affine else ()),
+        )
+        return affine_backward(result.output, _weight_flops(grouping), result.cost.flops, saves)
+
     def make_weights(self, inputs: Inputs, rng) -> dict:
         import numpy as np
 
@@ -325,6 +354,21 @@ class LocalResponseNorm(Layer):
         channel_taps = self.window().real_taps(shape.channels, shape.channels)
         cost = Cost(flops=(self.size + 4) * shape.numel, connections=channel_taps * shape.positions)
         return Result(shape, cost)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """PyTorch computes it from functions (square, pad, avg_pool3d, mul, add, pow,
+        div), whose autograd keeps: the input; the squares zero-padded over the channels,
+        C + size - 1 channels; the denominator before and after its pow. Its gradient
+        costs the forward's FLOPs again (the convention for layers without MACs)."""
+        shape = inputs.only
+        padded_squares = (shape.channels + self.size - 1) * shape.positions
+        saves = (
+            Saved.input(),
+            Saved.new(padded_squares),
+            Saved.new(shape.numel),
+            Saved.new(shape.numel),
+        )
+        return Backward(flops=result.cost.flops, saves=saves)
 
     def channel_sums(self, values):
         """Each channel's window sum over the channels, zero beyond the first and last."""

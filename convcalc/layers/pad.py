@@ -13,12 +13,15 @@ from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import Step
 from convcalc.layers.base import (
+    NO_BACKWARD,
+    Backward,
     Inputs,
     Layer,
     NonNegativeInt,
     PaddingArg,
     PaddingMode,
     Result,
+    Saved,
     Shape,
     by_dims,
     check_padding_mode,
@@ -69,6 +72,15 @@ class Pad(Layer):
         steps = tuple(Step(Fraction(1), Fraction(1), Fraction(before)) for before, _ in pads)
         out = Shape(shape.channels + before + after, sizes)
         return Result(out, steps=steps, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Its gradient is the output's with the padding cut off (and, where padding holds
+        copies, added back onto what it copied: not counted, as the forward's copies are
+        not). Zero padding keeps nothing; reflect and replicate padding keep the input
+        (PyTorch's reflection_pad and replication_pad backward take it)."""
+        if self.mode in ("reflect", "replicate"):
+            return Backward(saves=(Saved.input(),))
+        return NO_BACKWARD
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         widths = self._widths(inputs)
@@ -131,6 +143,10 @@ class Crop(Layer):
         )
         notes = self._off_centre(shape, cuts, conditions) if self.to is not None else ()
         return Result(out, steps=steps, notes=notes, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """A view of its input (slicing): no arithmetic, nothing saved."""
+        return Backward(view=True)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         return values[0][self._kept(inputs)]

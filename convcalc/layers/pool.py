@@ -8,11 +8,13 @@ from typing import ClassVar, Literal
 from convcalc.dims import Conditions, Window, compare, larger
 from convcalc.errors import ConvCalcError
 from convcalc.layers.base import (
+    Backward,
     Cost,
     Inputs,
     Layer,
     PaddingArg,
     Result,
+    Saved,
     Shape,
     SizeArg,
     kernel_volume,
@@ -22,7 +24,14 @@ from convcalc.layers.base import (
     window_steps,
     windowed_output,
 )
-from convcalc.layers.elementwise import Function, activation_flops, apply_activation
+from convcalc.layers.elementwise import (
+    INDEX_BYTES,
+    Function,
+    activation_flops,
+    activation_saves,
+    affine_backward,
+    apply_activation,
+)
 
 
 class _Pool(Layer):
@@ -108,6 +117,15 @@ class MaxPool(_Pool):
         context.save(self.name, "indices", indices)
         return result
 
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Autograd keeps the input and the argmax, int64 indices of the output's size
+        (max_pool2d_with_indices); the gradient is one add per output value, scattered to
+        its argmax."""
+        values = result.output.numel
+        return Backward(
+            flops=values, saves=(Saved.input(), Saved.new(values, INDEX_BYTES, key="indices"))
+        )
+
     def analyze(self, inputs: Inputs) -> Result:
         shape, windows, out, conditions = self.pool(inputs, self.dilation)
         # One comparison per tap after the first.
@@ -128,6 +146,11 @@ class AvgPool(_Pool):
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         windows = self.pool(inputs)[1]
         return kernels.pool(values[0], windows, "mean", self.count_include_pad)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Autograd keeps the input (avg_pool2d_backward takes it); each output's gradient
+        is spread over its window: the forward's FLOPs again."""
+        return Backward(flops=result.cost.flops, saves=(Saved.input(),))
 
     def analyze(self, inputs: Inputs) -> Result:
         shape, windows, out, conditions = self.pool(inputs)
@@ -181,6 +204,17 @@ class Subsample(Layer):
         )
         notes = tuple(window_notes(shape, windows, out, conditions))
         return Result(out, cost, window_steps(windows), notes, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """As a window sum times a coefficient plus a bias: the sum keeps its input, the
+        product the sums (for the coefficient's gradient), a fused activation its own."""
+        values = result.output.numel
+        saves = (
+            Saved.input(),
+            Saved.new(values),
+            *activation_saves(self.activation, values, own_layer=False),
+        )
+        return affine_backward(result.output, 3, result.cost.flops, saves)
 
     def windows(self, shape: Shape) -> tuple[Window, ...]:
         """The per-dim windows over `shape` (no padding)."""

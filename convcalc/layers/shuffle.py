@@ -9,7 +9,16 @@ from typing import Literal
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
-from convcalc.layers.base import Inputs, Layer, PositiveInt, Result, SpatialInt, sized
+from convcalc.layers.base import (
+    NO_BACKWARD,
+    Backward,
+    Inputs,
+    Layer,
+    PositiveInt,
+    Result,
+    SpatialInt,
+    sized,
+)
 
 
 class ChannelShuffle(Layer):
@@ -26,6 +35,10 @@ class ChannelShuffle(Layer):
                 field="groups",
             )
         return Result(shape)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The gradient is permuted back: a copy, nothing computed or saved."""
+        return NO_BACKWARD
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         """[groups, channels/groups] -> [channels/groups, groups] (torch.nn.ChannelShuffle)."""
@@ -64,6 +77,10 @@ class PixelShuffle(Layer):
         out = sized(shape.channels // block, sizes, shape, "upscale_factor", conditions)
         steps = (Step(1, Fraction(1, factor), 0),) * len(shape.spatial)
         return Result(out, steps=steps, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The gradient is rearranged back: a copy, nothing computed or saved."""
+        return NO_BACKWARD
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         """[C, r, ..., r, S1, ..., SN] -> [C, S1, r, ..., SN, r]."""
@@ -107,6 +124,10 @@ class PixelUnshuffle(Layer):
         out = sized(channels, tuple(sizes), shape, "downscale_factor", conditions)
         steps = (Step(factor, factor, 0),) * len(shape.spatial)
         return Result(out, steps=steps, conditions=conditions.found)
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """The gradient is rearranged back: a copy, nothing computed or saved."""
+        return NO_BACKWARD
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         """[C, S1, r, ..., SN, r] -> [C, r, ..., r, S1, ..., SN]."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from convcalc.errors import ConvCalcError
-from convcalc.layers.base import Inputs, Layer, PositiveInt, Result, Shape
+from convcalc.layers.base import Backward, Inputs, Layer, PositiveInt, Result, Shape
 from convcalc.text import shown
 
 ChannelIndex = Annotated[int, Field(ge=0, le=2**31)]
@@ -38,6 +38,11 @@ class ChannelRange(Layer):
         shape = inputs.only
         start, stop = self.bounds(shape.channels)
         return Result(Shape(stop - start, shape.spatial))
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """A view of its input (x[:, begin:end], torch.chunk's parts): nothing computed or
+        saved; a later layer that saves it keeps the whole input's storage, as in PyTorch."""
+        return Backward(view=True)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         start, stop = self.bounds(inputs.only.channels)

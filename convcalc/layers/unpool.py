@@ -9,10 +9,12 @@ from convcalc.dims import Conditions
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
 from convcalc.layers.base import (
+    Backward,
     Inputs,
     Layer,
     PaddingArg,
     Result,
+    Saved,
     Shape,
     SizeArg,
     make_windows,
@@ -73,6 +75,11 @@ class MaxUnpool(Layer):
         return Result(
             Shape(shape.channels, sizes), steps=steps, notes=notes, conditions=conditions.found
         )
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Its gradient gathers the output's at its pool's argmax: autograd keeps those
+        indices, the very tensor the pool keeps (counted once)."""
+        return Backward(saves=(Saved.named(self.of, "indices"),))
 
     def needs(self) -> tuple[tuple[str, str], ...]:
         """The argmax of its pool."""

@@ -13,7 +13,17 @@ from pydantic import Field
 from convcalc import dims as dimension
 from convcalc.errors import ConvCalcError
 from convcalc.field import FieldKind, Step
-from convcalc.layers.base import Cost, Inputs, Layer, Result, Shape, SizeArg, per_dim, sized
+from convcalc.layers.base import (
+    Backward,
+    Cost,
+    Inputs,
+    Layer,
+    Result,
+    Shape,
+    SizeArg,
+    per_dim,
+    sized,
+)
 from convcalc.text import shown
 
 PositiveFloat = Annotated[float, Field(gt=0, le=dimension.MAX_SPATIAL, allow_inf_nan=False)]
@@ -293,6 +303,11 @@ class Upsample(Layer):
             else:
                 steps.append(ratio)
         return steps
+
+    def backward(self, inputs: Inputs, result: Result) -> Backward:
+        """Each output's gradient is spread back onto the inputs it blended: the forward's
+        FLOPs again. Autograd keeps nothing (upsample_*_backward takes only sizes)."""
+        return Backward(flops=result.cost.flops)
 
     def forward(self, inputs: Inputs, values: list, weights: dict, kernels, context):
         sizes = self.analyze(inputs).output.spatial

@@ -129,12 +129,36 @@ def layer_columns() -> dict[str, LayerColumn]:
 
 
 DEFAULT_COLUMNS = ("name", "type", "inputs", "output", "params", "macs", "rf", "share")
+# With `--train`: the backward's MACs and the bytes saved for it after the forward's MACs.
+TRAINING_COLUMNS = (
+    "name",
+    "type",
+    "inputs",
+    "output",
+    "params",
+    "macs",
+    "backward_macs",
+    "saved",
+    "rf",
+    "share",
+)
+
+
+def training_columns() -> tuple[str, ...]:
+    """The column keys of the training figures, which need `--train`."""
+    return tuple(figure.column for figure in figures.LAYER_FIGURES if figure.training)
+
+
+def default_columns(reports: list[Report]) -> tuple[str, ...]:
+    """The columns shown when none are chosen: the training ones for a training report."""
+    return TRAINING_COLUMNS if any(r.training is not None for r in reports) else DEFAULT_COLUMNS
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:
-    """'name,params,macs' -> column keys, checked against the known ones."""
+    """'name,params,macs' -> column keys, checked against the known ones; () for none
+    chosen (each writer then shows `default_columns`)."""
     if not text:
-        return DEFAULT_COLUMNS
+        return ()
     keys = tuple(key.strip().lower() for key in text.split(",") if key.strip())
     if not keys:
         raise ConvCalcError("no columns named", field=option("columns"))
@@ -153,7 +177,7 @@ def totals_lines(report: Report, with_outputs: bool = True) -> list[tuple[str, s
     (with several outputs, `with_outputs`) of the outputs."""
     lines = []
     for total in figures.TOTALS:
-        if total.label is None:
+        if total.label is None or total.name not in report.totals.figures:
             continue
         value = report.totals.figures[total.name]
         if total.unit == figures.BYTES and value is not None:
@@ -193,7 +217,7 @@ def outputs_text(report: Report) -> str:
 def write_table(reports: list[Report], view: View) -> str:
     """One table per spec, parts indented and dim beneath their layer, then the totals and
     the notes: a plain box off a terminal, rich on one (with the columns that fit)."""
-    columns = view.columns or DEFAULT_COLUMNS
+    columns = view.columns or default_columns(reports)
     terminal = view.terminal
     blocks: list[Block] = []
     for report in reports:
@@ -325,7 +349,7 @@ def write_json(reports: list[Report], view: View) -> str:
 
 def write_markdown(reports: list[Report], view: View) -> str:
     """GitHub-flavoured markdown: a heading, the layer table, the totals and the notes."""
-    columns = view.columns or DEFAULT_COLUMNS
+    columns = view.columns or default_columns(reports)
     chosen = [layer_columns()[key] for key in columns]
     out = []
     for report in reports:
@@ -351,7 +375,7 @@ def write_markdown(reports: list[Report], view: View) -> str:
 def write_csv(reports: list[Report], view: View) -> str:
     """One row per layer with exact values, then a `total` row of the figures that sum;
     the first column names the network, and the headers are the JSON keys."""
-    columns = view.columns or DEFAULT_COLUMNS
+    columns = view.columns or default_columns(reports)
     chosen = [layer_columns()[key] for key in columns]
     rows = []
     for report in reports:

@@ -80,16 +80,22 @@ class SqueezeExcitation(nn.Module):
 
 class StochasticDepth(nn.Module):
     """Drops whole residual branches in training (Huang et al. 2016); the identity in eval
-    mode, which is all these tests run."""
+    mode. torchvision.ops.stochastic_depth: in training, x times a Bernoulli noise of one
+    value per sample ("row") or per batch, scaled by 1 / the survival rate."""
 
     def __init__(self, p: float, mode: str) -> None:
         super().__init__()
         self.p, self.mode = p, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            raise NotImplementedError("the reference models run in eval mode only")
-        return x
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
 
 
 class IntermediateLayerGetter(nn.ModuleDict):
