@@ -250,3 +250,84 @@ def test_trainable_must_be_a_bool_on_a_block_use():
     }
     with pytest.raises(ConvCalcError, match="true or false"):
         analyze_spec(spec)
+
+
+def test_every_layer_type_states_its_backward_rule():
+    from convcalc.layers import LAYER_TYPES
+    from convcalc.layers.base import Layer
+
+    stated = {name for name, cls in LAYER_TYPES.items() if cls.backward is not Layer.backward}
+    assert stated == set(LAYER_TYPES)
+
+
+def test_every_spec_has_training_figures():
+    from pathlib import Path
+
+    for path in sorted(Path("specs").glob("*.yaml")):
+        report = analyze_spec(path, training=Setup())
+        assert report.totals.backward_macs is not None, path
+
+
+# One layer after a conv (so that its input needs a gradient), in the spec and in PyTorch:
+# the saved bytes of the two must be equal, rule by rule (autograd's, torch 2.13).
+SINGLE_LAYERS = [
+    ({"type": "avg_pool", "kernel_size": 2}, lambda nn: nn.AvgPool2d(2)),
+    ({"type": "max_pool", "kernel_size": 3, "stride": 2}, lambda nn: nn.MaxPool2d(3, 2)),
+    ({"type": "adaptive_avg_pool", "output_size": 3}, lambda nn: nn.AdaptiveAvgPool2d(3)),
+    ({"type": "adaptive_avg_pool", "output_size": 1}, lambda nn: nn.AdaptiveAvgPool2d(1)),
+    ({"type": "global_max_pool"}, lambda nn: nn.AdaptiveMaxPool2d(1)),
+    (
+        {"type": "upsample", "scale_factor": 2, "mode": "bilinear"},
+        lambda nn: nn.Upsample(scale_factor=2, mode="bilinear"),
+    ),
+    ({"type": "group_norm", "num_groups": 2}, lambda nn: nn.GroupNorm(2, 8)),
+    ({"type": "prelu", "num_parameters": 8}, lambda nn: nn.PReLU(8)),
+    ({"type": "lrn", "size": 5}, lambda nn: nn.LocalResponseNorm(5)),
+    ({"type": "pad", "padding": 1, "mode": "reflect"}, lambda nn: nn.ReflectionPad2d(1)),
+    ({"type": "pad", "padding": 1, "mode": "replicate"}, lambda nn: nn.ReplicationPad2d(1)),
+    (
+        {
+            "type": "conv",
+            "out_channels": 4,
+            "kernel_size": 3,
+            "padding": 1,
+            "padding_mode": "reflect",
+        },
+        lambda nn: nn.Conv2d(8, 4, 3, padding=1, padding_mode="reflect"),
+    ),
+    (
+        {"type": "conv_transpose", "out_channels": 4, "kernel_size": 2, "stride": 2},
+        lambda nn: nn.ConvTranspose2d(8, 4, 2, 2),
+    ),
+    ({"type": "activation", "function": "gelu"}, lambda nn: nn.GELU()),
+    ({"type": "activation", "function": "sigmoid"}, lambda nn: nn.Sigmoid()),
+    ({"type": "activation", "function": "hardswish"}, lambda nn: nn.Hardswish()),
+    ({"type": "activation", "function": "elu"}, lambda nn: nn.ELU()),
+    ({"type": "pixel_shuffle", "upscale_factor": 2}, lambda nn: nn.PixelShuffle(2)),
+    ({"type": "dropout", "p": 0.5}, lambda nn: nn.Dropout(0.5)),
+]
+
+
+@pytest.mark.parametrize(("layer", "module"), SINGLE_LAYERS, ids=lambda item: str(item))
+def test_single_layer_saves_what_autograd_saves(layer, module):
+    torch = pytest.importorskip("torch")
+    import train_oracle
+    from torch import nn
+
+    spec = {
+        "name": "one",
+        "input": [3, 12, 12],
+        "layers": [
+            {"name": "conv", "type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1},
+            {"name": "layer", **layer},
+        ],
+    }
+    model = nn.Sequential()
+    model.add_module("conv", nn.Conv2d(3, 8, 3, padding=1))
+    model.add_module("layer", module(nn))
+    x = torch.randn(2, 3, 12, 12)
+    report = train_report(spec)
+    assert report.totals.saved_activation_bytes == train_oracle.saved_bytes(model, x)
+    measured = train_oracle.backward_macs(model, x)
+    rows = {row.name: row for row in report.layers}
+    assert {name: rows[name].backward_macs for name in measured} == measured
